@@ -1,0 +1,83 @@
+"""PluginConfig and Timeout: validation, defaults, and a key that never shows."""
+
+import pytest
+
+import dify_plugin_client as dpc
+
+KEY = "sk-very-secret-daemon-key"
+
+
+def test_repr_masks_the_key():
+    config = dpc.PluginConfig(url="http://localhost:5002", key=KEY, timeout=30.0)
+    for text in (repr(config), str(config), repr(dpc.DifyPluginClient(config))):
+        assert KEY not in text and "***" in text
+
+
+def test_defaults_and_normalisation():
+    config = dpc.PluginConfig(url=" http://daemon:5002/ ", key=KEY)
+    assert config.url == "http://daemon:5002"
+    assert config.timeout == dpc.Timeout(60.0)
+    assert config.verify is True and config.trust_env is False
+    assert config.user_agent.startswith("dify-plugin-client/%s" % dpc.__version__)
+    assert config.max_package_size == 50 * 1024 * 1024
+    assert config.max_bundle_size == 600 * 1024 * 1024
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    ({"url": "localhost:5002"}, "url"), ({"url": "ftp://x"}, "url"),
+    ({"url": "http://u:p@x"}, "url"), ({"url": "http://x?a=1"}, "url"),
+    ({"url": "http://x:99999"}, "url"), ({"key": ""}, "key"), ({"key": None}, "key"),
+    ({"key": "a\r\nX-Evil: 1"}, "key"), ({"timeout": -1}, "timeout"),
+    ({"timeout": "30"}, "timeout"), ({"timeout": True}, "timeout"),
+    ({"verify": "/no/such/ca.pem"}, "verify"), ({"retries": -1}, "retries"),
+    ({"pool_size": 0}, "pool_size"), ({"max_package_size": 0}, "max_package_size"),
+    ({"user_agent": "x\ny"}, "user_agent"),
+])
+def test_invalid_settings_name_the_argument(kwargs, argument):
+    settings = dict(url="http://localhost:5002", key=KEY)
+    settings.update(kwargs)
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        dpc.PluginConfig(**settings)
+    assert info.value.argument == argument or info.value.argument.startswith(argument)
+    assert KEY not in str(info.value)
+
+
+def test_timeout_forms():
+    assert dpc.Timeout(5) == dpc.Timeout(connect=5, read=5, write=5, pool=5)
+    custom = dpc.Timeout(10.0, connect=2.0)
+    assert (custom.connect, custom.read, custom.write, custom.pool) == (2.0, 10.0, 10.0, 10.0)
+    assert dpc.Timeout(None).read is None
+    assert dpc.Timeout(custom) == custom
+    with pytest.raises(dpc.InvalidArgumentError):
+        dpc.Timeout(connect=1.0)
+    with pytest.raises(dpc.InvalidArgumentError):
+        dpc.Timeout(0)
+    config = dpc.PluginConfig(url="https://d", key=KEY, timeout=custom)
+    assert config.timeout is custom
+
+
+def test_tls_contexts(tmp_path):
+    import ssl
+
+    transport = dpc._Transport(dpc.PluginConfig(url="https://d", key=KEY))
+    context = transport._get_ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    insecure = dpc._Transport(dpc.PluginConfig(url="https://d", key=KEY, verify=False))
+    assert insecure._get_ssl_context().verify_mode == ssl.CERT_NONE
+
+
+def test_proxies_ignored_unless_trust_env(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    plain = dpc._Transport(dpc.PluginConfig(url="http://daemon:5002", key=KEY))
+    assert plain._proxy_settings() is None
+    trusting = dpc._Transport(dpc.PluginConfig(url="http://daemon:5002", key=KEY,
+                                               trust_env=True))
+    assert trusting._proxy_settings()[:2] == ("proxy.invalid", 3128)
+    monkeypatch.setenv("no_proxy", "daemon")
+    monkeypatch.setenv("NO_PROXY", "daemon")
+    bypassed = dpc._Transport(dpc.PluginConfig(url="http://daemon:5002", key=KEY,
+                                               trust_env=True))
+    assert bypassed._proxy_settings() is None

@@ -1,0 +1,76 @@
+"""The event-stream parser against WHATWG rules, fed in every possible split."""
+
+import pytest
+
+import dify_plugin_client as dpc
+
+# (stream bytes, expected [(event, data, id)], truncated at close)
+CASES = [
+    (b"data: hello\n\n", [("message", "hello", "")], False),
+    (b"data: a\r\n\r\ndata: b\r\r", [("message", "a", ""), ("message", "b", "")], False),
+    (b"data: one\ndata: two\n\n", [("message", "one\ntwo", "")], False),
+    (b"data:x\n\ndata: x\n\ndata:  x\n\n",
+     [("message", "x", ""), ("message", "x", ""), ("message", " x", "")], False),
+    (b": keep-alive\n\ndata: after comment\n\n", [("message", "after comment", "")], False),
+    (b"\xef\xbb\xbfdata: bom\n\n", [("message", "bom", "")], False),
+    (b"event: add\ndata: 1\n\ndata: 2\n\n", [("add", "1", ""), ("message", "2", "")], False),
+    (b"id: 7\ndata: a\n\ndata: b\n\n", [("message", "a", "7"), ("message", "b", "7")], False),
+    (b"id: x\x00y\ndata: a\n\n", [("message", "a", "")], False),
+    (b"data\n\n", [("message", "", "")], False),
+    (b"data\ndata\n\n", [("message", "\n", "")], False),
+    (b"retry: 10\nfoo: bar\nData: no\ndata : no\n\n", [], False),
+    (b"event: lonely\n\ndata: x\n\n", [("message", "x", "")], False),
+    (b"data: caf\xc3\xa9 \xff\n\n", [("message", "caf\u00e9 \ufffd", "")], False),
+    # the stream ends in the middle of an event: reported by close()
+    (b"data: complete\n\ndata: cut", [("message", "complete", "")], True),
+    (b"data: no blank line\n", [], True),
+    (b"data: x\n\n: trailing comment", [("message", "x", "")], False),
+    (b"", [], False),
+]
+
+
+def _run(chunks):
+    parser = dpc._SSEParser()
+    events = []
+    for chunk in chunks:
+        events.extend(parser.feed(chunk))
+    truncated = parser.close()
+    return [(e.event, e.data, e.id) for e in events], truncated
+
+
+@pytest.mark.parametrize("stream,expected,truncated", CASES)
+def test_whole_stream(stream, expected, truncated):
+    assert _run([stream]) == (expected, truncated)
+
+
+@pytest.mark.parametrize("stream,expected,truncated", CASES)
+def test_every_two_way_split(stream, expected, truncated):
+    for cut in range(len(stream) + 1):
+        assert _run([stream[:cut], stream[cut:]]) == (expected, truncated), cut
+
+
+@pytest.mark.parametrize("stream,expected,truncated", CASES)
+def test_byte_by_byte(stream, expected, truncated):
+    assert _run([stream[i:i + 1] for i in range(len(stream))]) == (expected, truncated)
+
+
+def test_crlf_split_between_reads_is_one_line_end():
+    events, _ = _run([b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"])
+    assert events == [("message", "a\nb", "")]
+
+
+def test_event_size_cap():
+    parser = dpc._SSEParser(max_event_size=100)
+    with pytest.raises(dpc.ResponseTooLargeError):
+        parser.feed(b"data: " + b"x" * 200)
+    parser = dpc._SSEParser(max_event_size=100)
+    with pytest.raises(dpc.ResponseTooLargeError):
+        for _ in range(20):
+            parser.feed(b"data: " + b"x" * 10 + b"\n")
+
+
+def test_large_batch_of_daemon_events():
+    payload = b"".join(b'data: {"code":0,"n":%d}\n\n' % i for i in range(5000))
+    events, truncated = _run([payload[i:i + 4096] for i in range(0, len(payload), 4096)])
+    assert len(events) == 5000 and not truncated
+    assert events[-1][1] == '{"code":0,"n":4999}'
