@@ -505,7 +505,7 @@ _MESSAGE_HINTS = (
     ("no available node",
      "the plugin runtime is not running on any daemon node: wait for the daemon to "
      "relaunch it, or reinstall the plugin"),
-    ("plugin runtime not found",
+    ("plugin runtime",  # "plugin runtime not found", "failed to get plugin runtime"
      "the plugin runtime is not running: wait for the daemon to relaunch it, or reinstall"),
     ("killed by timeout",
      "the daemon stopped the call after PLUGIN_MAX_EXECUTION_TIMEOUT (600 s by default)"),
@@ -4784,8 +4784,12 @@ def main(argv=None, *, environ=None, stdin=None, stdout=None, stderr=None):
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = _build_parser()
+    import contextlib
+
     try:
-        args = parser.parse_args(argv)
+        # argparse prints help, version and usage errors to sys.stdout/sys.stderr
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not getattr(args, "command", None):

@@ -1,0 +1,28 @@
+"""Shared test helpers: a client for the fake daemon and an installed sample plugin."""
+
+import dify_plugin_client as dpc
+from fake_daemon import sample_plugin
+
+KEY = "test-key"
+
+
+def make_client(daemon, **kwargs):
+    kwargs.setdefault("timeout", 10.0)
+    return dpc.DifyPluginClient(dpc.PluginConfig(url=daemon.url, key=KEY, **kwargs))
+
+
+def install_sample(client, tenant, **plugin_kwargs):
+    """Upload and install the sample plugin; returns its unique identifier."""
+    decoded = client.upload_pkg(tenant, sample_plugin(**plugin_kwargs))
+    start = client.install_from_identifiers(tenant, [decoded.unique_identifier],
+                                            dpc.PluginInstallationSource.Package, [{}])
+    if not start.all_installed:
+        client.wait_for_installation_task(tenant, start.task_id, timeout=10, poll_interval=0.05)
+    return decoded.unique_identifier
+
+
+def last_request(daemon, path_suffix=None):
+    for request in reversed(daemon.requests):
+        if path_suffix is None or request.path.endswith(path_suffix):
+            return request
+    raise AssertionError("no request to %s" % path_suffix)
