@@ -2834,7 +2834,9 @@ class _Transport:
         attempts = 1 + (self.config.retries if method in ("GET", "HEAD") else 0)
         redirects = 0
         attempt = 0
+        debug = self._log.isEnabledFor(10)  # logging.DEBUG, without importing logging here
         while True:
+            began = time.perf_counter() if debug else 0.0
             try:
                 response = self._attempt(method, target, route, all_headers, body, stream,
                                          read_timeout)
@@ -2847,6 +2849,10 @@ class _Transport:
                                route, type(exc).__name__, attempt + 1, attempts, delay)
                 time.sleep(delay)
                 continue
+            if debug:  # the route and status only: never headers, so never the key
+                self._log.debug("%s -> HTTP %d%s in %.1f ms", route, response.status_code,
+                                " (stream)" if stream else "",
+                                (time.perf_counter() - began) * 1000.0)
             if stream or response.status_code not in _REDIRECT_STATUSES:
                 return response
             target = self._redirect_target(response, route, method, redirects)

@@ -426,3 +426,53 @@ def test_script_entry_points(daemon, tenant):
     if script:
         installed = _subprocess([script, "--version"], daemon, tenant)
         assert installed.returncode == 0 and dpc.__version__ in installed.stdout
+
+
+def test_debug_logs_each_request_without_the_key(cli):
+    result = cli("--debug", "list")
+    assert result.code == 0
+    assert "debug: GET /plugin/" in result.err and "/management/list -> HTTP 200" in result.err
+    assert KEY not in result.err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _task(status, message):
+    return dpc.PluginInstallTask.from_dict({"id": "t", "status": "running", "plugins": [
+        {"plugin_unique_identifier": "acme/a:1.0.0@" + "a" * 32, "plugin_id": "acme/a",
+         "status": status, "message": message},
+        {"plugin_unique_identifier": "acme/b:1.0.0@" + "b" * 32, "plugin_id": "acme/b",
+         "status": "pending", "message": ""}]})
+
+
+def test_progress_is_live_on_a_terminal_and_plain_elsewhere():
+    terminal = _Terminal()
+    out = dpc._Output(io.StringIO(), terminal, False, {"COLUMNS": "80"})
+    progress = dpc._Progress(out)
+    progress(_task("running", "starting"))
+    progress(_task("success", "installed"))
+    text = terminal.getvalue()
+    assert text.count("\x1b[2K") == 4 and text.count("\x1b[2F") == 1  # redrawn in place
+    assert "\x1b[32m" in text and "installed" in text  # green on success
+    plain = io.StringIO()
+    out = dpc._Output(io.StringIO(), plain, False, {})
+    progress = dpc._Progress(out)
+    for state in (("running", "starting"), ("running", "starting"), ("success", "installed")):
+        progress(_task(*state))
+    assert "\x1b" not in plain.getvalue()
+    assert plain.getvalue().splitlines() == ["acme/a  running  starting", "acme/b  pending  ",
+                                             "acme/a  success  installed"]
+    no_color = _Terminal()
+    progress = dpc._Progress(dpc._Output(io.StringIO(), no_color, False, {"NO_COLOR": "1"}))
+    progress(_task("failed", "boom"))
+    assert "\x1b[31m" not in no_color.getvalue() and "boom" in no_color.getvalue()
+
+
+def test_tables_fit_the_terminal_width():
+    rows = [["acme/a-very-long-plugin-name-indeed", "0.0.1", "x" * 80]]
+    for line in dpc._format_table(["PLUGIN", "VERSION", "IDENTIFIER"], rows, 60):
+        assert len(line) <= 60
+    assert dpc._format_table(["A", "B"], [["1", None]], 80) == ["A  B", "1  -"]
