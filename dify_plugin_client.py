@@ -889,15 +889,15 @@ def _parse_datetime(text):
         return None
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    if sign:
-        offset = datetime.timedelta(hours=int(off_h), minutes=int(off_m))
-        tz = datetime.timezone(-offset if sign == "-" else offset)
-    else:
-        tz = datetime.timezone.utc
     try:
+        if sign:
+            offset = datetime.timedelta(hours=int(off_h), minutes=int(off_m))
+            tz = datetime.timezone(-offset if sign == "-" else offset)
+        else:
+            tz = datetime.timezone.utc
         return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
                                  int(second), micro, tzinfo=tz)
-    except ValueError:  # e.g. month 13, or a leap second
+    except ValueError:  # e.g. month 13, a leap second, an offset of a day or more
         return None
 
 
@@ -1782,8 +1782,16 @@ _UPLOAD_BLOCK = 256 * 1024
 
 
 def _multipart_quote(value):
-    """Quote a name or filename the way browsers do: only ", CR and LF are escaped."""
-    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    """Quote a name or filename for a Content-Disposition header, as UTF-8 bytes.
+
+    ", CR and LF are percent-escaped as browsers do; a backslash is doubled, because
+    the daemon's parser (Go's mime package) reads a backslash before a special
+    character as an escape. Lone surrogates (a file name that is not UTF-8 on disk,
+    as os.fsdecode gives it) are sent as "?".
+    """
+    value = value.replace("\\", "\\\\").replace('"', "%22")
+    value = value.replace("\r", "%0D").replace("\n", "%0A")
+    return value.encode("utf-8", "replace")
 
 
 class _MultipartBody:
@@ -1800,11 +1808,11 @@ class _MultipartBody:
         for name, value in fields:
             head += [delimiter,
                      b'Content-Disposition: form-data; name="',
-                     _multipart_quote(name).encode("utf-8"), b'"\r\n\r\n',
+                     _multipart_quote(name), b'"\r\n\r\n',
                      value.encode("utf-8"), b"\r\n"]
         head += [delimiter,
-                 b'Content-Disposition: form-data; name="', _multipart_quote(file_field).encode(
-                     "utf-8"), b'"; filename="', _multipart_quote(filename).encode("utf-8"),
+                 b'Content-Disposition: form-data; name="', _multipart_quote(file_field),
+                 b'"; filename="', _multipart_quote(filename),
                  b'"\r\nContent-Type: application/octet-stream\r\n\r\n']
         self.head = b"".join(head)
         self.tail = ("\r\n--%s--\r\n" % self.boundary).encode("ascii")
@@ -2038,6 +2046,14 @@ class _SSEParser:
 # =============================================================================
 
 
+def _loads(text):
+    """``json.loads``, with nesting too deep for the parser reported as ValueError too."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to parse") from None
+
+
 def _unwrap_error_message(text):
     """Peel the JSON-in-JSON layers of a daemon error message.
 
@@ -2050,7 +2066,7 @@ def _unwrap_error_message(text):
         if not stripped.startswith("{"):
             break
         try:
-            decoded = json.loads(stripped)
+            decoded = _loads(stripped)
         except ValueError:
             break
         if not isinstance(decoded, dict) or ("message" not in decoded
@@ -2108,7 +2124,7 @@ def _decode_envelope(response, route):
     """
     body = response.content
     try:
-        parsed = json.loads(body) if body else None
+        parsed = _loads(body) if body else None
     except ValueError:  # includes invalid UTF-8
         parsed = None
     status = response.status_code
@@ -2267,11 +2283,28 @@ def _json_pointer(document, pointer):
 
 
 def _copy_json(node):
-    if isinstance(node, dict):
-        return {key: _copy_json(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_copy_json(value) for value in node]
-    return node
+    """A deep copy of JSON data; iterative, so any nesting depth is copied."""
+    if not isinstance(node, (dict, list)):
+        return node
+    copy = {} if isinstance(node, dict) else []
+    stack = [(node, copy)]
+    while stack:
+        source, target = stack.pop()
+        is_dict = isinstance(source, dict)
+        for key, value in (source.items() if is_dict else enumerate(source)):
+            if isinstance(value, dict):
+                child = {}
+                stack.append((value, child))
+            elif isinstance(value, list):
+                child = []
+                stack.append((value, child))
+            else:
+                child = value
+            if is_dict:
+                target[key] = child
+            else:
+                target.append(child)
+    return copy
 
 
 def _has_ref(node):
@@ -2341,13 +2374,22 @@ class _RefResolver:
             return _NOT_FOUND, None, None
         return target, base, (uri, pointer)
 
+    def keep_ref(self, node, ref, document, chain, depth, scoped):
+        """``node`` with its $ref left in place and the keys beside it resolved."""
+        kept = {"$ref": ref}
+        kept.update(self.walk({name: value for name, value in node.items() if name != "$ref"},
+                              document, chain, depth, scoped))
+        return kept
+
     def expand(self, node, ref, document, chain, depth, scoped):
-        target, target_document, key = self.locate(ref, document, scoped)
-        if target is _NOT_FOUND or depth + 1 > self.max_depth:
+        if depth + 1 > self.max_depth:
             return _copy_json(node)
+        target, target_document, key = self.locate(ref, document, scoped)
+        if target is _NOT_FOUND:
+            return self.keep_ref(node, ref, document, chain, depth, scoped)
         if key in chain:
             self.cycles += 1
-            marked = _copy_json(node)
+            marked = self.keep_ref(node, ref, document, chain, depth, scoped)
             marked["$circular_ref"] = True
             return marked
         if key in self.memo:
@@ -2437,7 +2479,10 @@ def _cast_text(value, parameter):
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        try:
+            return json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):  # bytes, sets, cycles, deep nesting
+            raise _CastProblem("a string, or a list/dict of JSON data") from None
     raise _CastProblem("a string")
 
 
@@ -2447,7 +2492,10 @@ def _cast_number(value, parameter):
     if isinstance(value, str):
         text = value.strip()
         if _INTEGER_TEXT.match(text):
-            value = int(text)
+            try:
+                value = int(text)
+            except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
+                raise _CastProblem("a number of at most 4300 digits") from None
         elif _NUMBER_TEXT.match(text):
             value = float(text)
         else:
@@ -2514,7 +2562,7 @@ def _cast_list(value, parameter):
         return value
     if isinstance(value, str) and value.strip().startswith("["):
         try:
-            parsed = json.loads(value)
+            parsed = _loads(value)
         except ValueError:
             raise _CastProblem("a list or a JSON array") from None
         if isinstance(parsed, list):
@@ -2527,7 +2575,7 @@ def _cast_object(value, parameter):
         return value
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = _loads(value)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict):
@@ -3063,7 +3111,9 @@ class _StreamResponse:
         import socket
 
         response = self._response
-        self._connection.sock.settimeout(read_timeout)
+        sock = self._connection.sock
+        if sock is not None:  # None when the response took over a Connection: close socket
+            sock.settimeout(read_timeout)
         try:
             while True:
                 block = response.read1(_READ_BLOCK)
@@ -3095,6 +3145,8 @@ class _StreamResponse:
             return
         connection, self._connection = self._connection, None
         reusable = self._finished and not self._response.will_close
+        if not reusable:
+            self._response.close()  # it may own the socket (Connection: close)
         self._transport._release(connection, reusable)
 
 
@@ -3716,7 +3768,7 @@ def _provider_pair(item, argument):
 def _event_message(text, route):
     """One stream event: a daemon envelope holding a tool message, or an error."""
     try:
-        envelope = json.loads(text)
+        envelope = _loads(text)
     except ValueError:
         raise InvalidResponseError("a stream event is not JSON: %s" % _short_repr(text, 120),
                                    route=route) from None
