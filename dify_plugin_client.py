@@ -66,22 +66,49 @@ __all__ = [
     "main",
 ]
 
-# Only cheap modules are imported here. http.client, ssl, socket, urllib, uuid and
-# logging are imported where first needed, so that `import dify_plugin_client` and
-# `dify-plugin-client --help` stay fast.
-import base64
-import dataclasses
+# Only cheap modules are imported here: `import dify_plugin_client` and
+# `dify-plugin-client --help` must stay fast. http.client, ssl, socket, urllib,
+# logging, threading and dataclasses are imported where first needed; json and re
+# through the stand-ins below.
+import _thread
+import binascii
 import enum
-import json
 import os
-import re
 import sys
-import threading
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
     from typing import Any, List, Optional, Union
+
+
+class _LazyModule:
+    """Stands in for a module until its first use, then puts the real one in its place."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        module = __import__(self._name)
+        globals()[self._name] = module  # later lookups get the module itself
+        return getattr(module, attribute)
+
+
+json = _LazyModule("json")
+re = _LazyModule("re")
+
+
+class _Regex:
+    """A regular expression compiled on first use (most are never needed by a command)."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+
+    def __getattr__(self, name):  # match, search, ...: bound to the compiled pattern
+        compiled = re.compile(self.pattern)
+        self.__dict__.update(match=compiled.match, search=compiled.search,
+                             fullmatch=compiled.fullmatch, sub=compiled.sub)
+        return getattr(compiled, name)
 
 
 # =============================================================================
@@ -128,11 +155,11 @@ _IDENTIFIER_PATTERN = (
 _PLUGIN_ID_PATTERN = r"(?:[a-z0-9_-]{1,64}/)?[a-z0-9_-]{1,255}"
 _UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
-_ASCII_DIGITS = re.compile(r"[0-9]+\Z")
-_IDENTIFIER_RE = re.compile(_IDENTIFIER_PATTERN + r"\Z")
-_PLUGIN_ID_RE = re.compile(_PLUGIN_ID_PATTERN + r"\Z")
-_UUID_RE = re.compile(_UUID_PATTERN + r"\Z")
-_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_DIGITS = _Regex(r"[0-9]+\Z")
+_IDENTIFIER_RE = _Regex(_IDENTIFIER_PATTERN + r"\Z")
+_PLUGIN_ID_RE = _Regex(_PLUGIN_ID_PATTERN + r"\Z")
+_UUID_RE = _Regex(_UUID_PATTERN + r"\Z")
+_CONTROL_CHARS_RE = _Regex(r"[\x00-\x1f\x7f]")
 
 
 def _logger():
@@ -536,10 +563,101 @@ def _hint_for(message):
 
 
 # =============================================================================
-# Configuration
+# Deferred dataclasses
 # =============================================================================
+#
+# Importing `dataclasses` (it pulls in `inspect`) and turning some forty classes into
+# dataclasses took longer than the rest of the import together. So the entity and
+# configuration classes are declared with @_dataclass, which only records them; all of
+# them become real dataclasses at once, in declaration order, on first use: when one
+# is built, or read by dataclasses.fields(), is_dataclass(), asdict() or replace().
+# A plain import and `--help` never pay for it.
 
 _UNSET = object()
+_DEFERRED = []                      # [(cls, dataclass options)], bases before subclasses
+_deferred_lock = _thread.RLock()
+_deferred_state = {"done": False, "busy": False}
+
+
+class _FieldSpec:
+    """What :func:`_field` declares: becomes a ``dataclasses.field`` on materialising."""
+
+    __slots__ = ("conv", "required", "default", "factory")
+
+    def __init__(self, conv, required, default, factory):
+        self.conv = conv
+        self.required = required
+        self.default = default
+        self.factory = factory
+
+
+def _materialise_dataclasses():
+    """Turn every recorded class into a dataclass. True if this call did the work."""
+    if _deferred_state["done"]:
+        return False
+    with _deferred_lock:
+        if _deferred_state["done"] or _deferred_state["busy"]:
+            return False  # done by another thread meanwhile, or re-entered while working
+        _deferred_state["busy"] = True
+        try:
+            import dataclasses
+
+            for cls, options in _DEFERRED:
+                for name in cls.__dict__.get("__annotations__", {}):
+                    spec = cls.__dict__.get(name)
+                    if isinstance(spec, _FieldSpec):
+                        metadata = {"conv": spec.conv, "required": spec.required}
+                        setattr(cls, name, dataclasses.field(
+                            default_factory=spec.factory, metadata=metadata)
+                            if spec.factory is not None else
+                            dataclasses.field(default=spec.default, metadata=metadata))
+                dataclasses.dataclass(cls, **options)
+                cls._fields_ready()
+            _deferred_state["done"] = True
+        finally:
+            _deferred_state["busy"] = False
+    return True
+
+
+class _DeferredMeta(type):
+    """Metaclass of deferred dataclasses: asking for a dataclass attribute materialises."""
+
+    def __getattr__(cls, name):
+        if name.startswith("__dataclass_") or name == "__match_args__":
+            _materialise_dataclasses()
+            try:
+                return type.__getattribute__(cls, name)  # no second trip through here
+            except AttributeError:
+                pass
+        raise AttributeError("type object %r has no attribute %r" % (cls.__name__, name))
+
+
+class _Deferred(metaclass=_DeferredMeta):
+    """Base of deferred dataclasses; until materialised, building one materialises first."""
+
+    def __init__(self, *args, **kwargs):
+        _materialise_dataclasses()
+        init = type(self).__init__
+        if init is _Deferred.__init__:
+            raise TypeError("%s is not a dataclass" % type(self).__name__)
+        init(self, *args, **kwargs)
+
+    @classmethod
+    def _fields_ready(cls):
+        """Called once the class is a dataclass (a hook for precomputed field tables)."""
+
+
+def _dataclass(**options):
+    """Class decorator: ``@dataclasses.dataclass(**options)``, applied on first use."""
+    def record(cls):
+        _DEFERRED.append((cls, options))
+        return cls
+    return record
+
+
+# =============================================================================
+# Configuration
+# =============================================================================
 
 
 def _check_seconds(value, name, allow_none=True):
@@ -652,8 +770,8 @@ def _check_positive_int(value, name, minimum=1):
     return value
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class PluginConfig:
+@_dataclass(frozen=True, repr=False)
+class PluginConfig(_Deferred):
     """How to reach the daemon.
 
     ``url`` is the daemon's base URL, ``key`` its SERVER_KEY (sent as ``X-Api-Key``),
@@ -724,6 +842,8 @@ class PluginConfig:
                                        argument="user_agent")
 
     def __repr__(self):
+        import dataclasses
+
         shown = []
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -871,7 +991,7 @@ def _enum_conv(enum_cls):
     return convert
 
 
-_RFC3339_RE = re.compile(
+_RFC3339_RE = _Regex(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?\Z")
 
@@ -920,10 +1040,7 @@ def _field(conv=_conv_any, *, required=False, default=None, factory=None):
     Every field has a Python default, so entities can be built by hand with keyword
     arguments; ``required`` is enforced by ``from_dict`` on what the daemon sends.
     """
-    metadata = {"conv": conv, "required": required}
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+    return _FieldSpec(conv, required, default, factory)
 
 
 def _dump(value):
@@ -937,13 +1054,13 @@ def _dump(value):
     if isinstance(value, dict):
         return {key: _dump(item) for key, item in value.items()}
     if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
     if hasattr(value, "isoformat"):
         return _format_datetime(value)
     return value
 
 
-class _Entity:
+class _Entity(_Deferred):
     """Base of every entity: ``from_dict`` with validation, ``to_dict``, unknown keys kept.
 
     ``extra`` holds the keys the daemon sent that this client version does not know.
@@ -952,16 +1069,20 @@ class _Entity:
     extra = {}  # replaced per instance by from_dict; never mutated here
 
     @classmethod
+    def _fields_ready(cls):
+        import dataclasses
+
+        cls._cached_spec = tuple((f.name, f.metadata.get("conv", _conv_any),
+                                  f.metadata.get("required", False),
+                                  getattr(f.metadata.get("conv"), "optional", False))
+                                 for f in dataclasses.fields(cls))
+        cls._cached_keys = frozenset(name for name, _, _, _ in cls._cached_spec)
+
+    @classmethod
     def _spec(cls):
-        spec = cls.__dict__.get("_cached_spec")
-        if spec is None:
-            spec = tuple((f.name, f.metadata.get("conv", _conv_any),
-                          f.metadata.get("required", False),
-                          getattr(f.metadata.get("conv"), "optional", False))
-                         for f in dataclasses.fields(cls))
-            cls._cached_spec = spec
-            cls._cached_keys = frozenset(name for name, _, _, _ in spec)
-        return spec
+        if "_cached_spec" not in cls.__dict__:
+            _materialise_dataclasses()
+        return cls._cached_spec
 
     @classmethod
     def from_dict(cls, data, path=None):
@@ -995,9 +1116,7 @@ class _Entity:
         return result
 
 
-def _entity(cls):
-    """Class decorator: a dataclass entity."""
-    return dataclasses.dataclass(cls)
+_entity = _dataclass()  # entities are plain (mutable) dataclasses
 
 
 # =============================================================================
@@ -1572,13 +1691,23 @@ class UnknownMessage(_Entity):
     data: "Any" = _field(_conv_any)
 
 
+#: binascii checks base64 strictly itself from Python 3.11 on; before, a regex does.
+_STRICT_BASE64 = sys.version_info >= (3, 11)
+_BASE64_TEXT = _Regex(r"[A-Za-z0-9+/]*={0,2}\Z")
+
+
 def _decode_base64(value, path):
+    """Strict base64 (no stray characters), like base64.b64decode(validate=True)."""
     if not isinstance(value, str):
         raise _invalid(path, "a base64 string", value)
     try:
-        return base64.b64decode(value, validate=True)
-    except ValueError:
-        raise ResponseValidationError("%s is not valid base64" % path, path=path) from None
+        if _STRICT_BASE64:
+            return binascii.a2b_base64(value, strict_mode=True)
+        if _BASE64_TEXT.match(value):
+            return binascii.a2b_base64(value)
+    except (binascii.Error, ValueError):  # ValueError: a str that is not ASCII
+        pass
+    raise ResponseValidationError("%s is not valid base64" % path, path=path)
 
 
 def _text_message(raw, path):
@@ -2167,9 +2296,9 @@ def _decode_envelope(response, route):
 # "$circular_ref": true; nesting deeper than max_depth is left as it is, and so is
 # any ref that cannot be resolved. The input is never modified.
 
-_DIFY_SCHEMA_URI = re.compile(r"https://dify\.ai/schemas/(v\d+)/([^/#]+)\.json\Z")
-_ARRAY_INDEX = re.compile(r"(?:0|[1-9][0-9]*)\Z")
-_BAD_POINTER_ESCAPE = re.compile(r"~(?:[^01]|\Z)")
+_DIFY_SCHEMA_URI = _Regex(r"https://dify\.ai/schemas/(v\d+)/([^/#]+)\.json\Z")
+_ARRAY_INDEX = _Regex(r"(?:0|[1-9][0-9]*)\Z")
+_BAD_POINTER_ESCAPE = _Regex(r"~(?:[^01]|\Z)")
 #: Keywords whose values are data, not schemas: a "$ref" key inside them is not a ref.
 _SCHEMA_DATA_KEYWORDS = frozenset(("enum", "const", "default", "examples", "example"))
 #: Keywords whose values map names to schemas: their keys are names, never keywords.
@@ -2425,8 +2554,8 @@ def _resolve_refs(schema, max_depth=64):
 # Wire helpers: tool provider ids
 # =============================================================================
 
-_PROVIDER_ID_RE = re.compile(r"([a-z0-9_-]+)/([a-z0-9_-]+)/([A-Za-z0-9_-]+)\Z")
-_BARE_PROVIDER_RE = re.compile(r"[a-z0-9_-]+\Z")
+_PROVIDER_ID_RE = _Regex(r"([a-z0-9_-]+)/([a-z0-9_-]+)/([A-Za-z0-9_-]+)\Z")
+_BARE_PROVIDER_RE = _Regex(r"[a-z0-9_-]+\Z")
 #: Dify renamed these langgenius tool plugins "<name>_tool" (models/provider_ids.py).
 _TOOL_PLUGIN_ALIASES = frozenset(("jina", "siliconflow", "stepfun", "gitee_ai"))
 _PROVIDER_FORMS = ("accepted forms: 'organization/plugin_name/provider_name' (the same as "
@@ -2463,8 +2592,8 @@ def _parse_provider_id(value, argument="tool_provider", aliases=False):
 
 _TRUE_WORDS = frozenset(("true", "yes", "y", "on", "1"))
 _FALSE_WORDS = frozenset(("false", "no", "n", "off", "0"))
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+\Z")
-_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_INTEGER_TEXT = _Regex(r"[+-]?[0-9]+\Z")
+_NUMBER_TEXT = _Regex(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 
 class _CastProblem(Exception):
@@ -2752,6 +2881,8 @@ class _Transport:
         self.config = config
         self.scheme, self.host, self.port, self.base_path = _split_url(config.url)
         self.origin = "%s://%s:%d" % (self.scheme, self.host, self.port)
+        import threading
+
         self._slots = threading.BoundedSemaphore(config.pool_size)
         self._idle = []
         self._lock = threading.Lock()
@@ -2854,8 +2985,8 @@ class _Transport:
         headers = {}
         if parts.username:
             token = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
-            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(
-                token.encode("utf-8")).decode("ascii")
+            headers["Proxy-Authorization"] = "Basic " + binascii.b2a_base64(
+                token.encode("utf-8"), newline=False).decode("ascii")
         return parts.hostname, parts.port or 80, headers
 
     def close(self):
@@ -3201,7 +3332,7 @@ class DifyPluginClient:
         self.config = config
         self._transport = _Transport(config)
         self._declarations = {}  # (tenant, provider id) -> (expires, PluginToolProviderEntity)
-        self._declarations_lock = threading.Lock()
+        self._declarations_lock = _thread.allocate_lock()
 
     def __repr__(self):
         return "DifyPluginClient(%r)" % (self.config,)
@@ -3448,6 +3579,8 @@ class DifyPluginClient:
                 "install task %s disappeared and %s %s not installed"
                 % (task_id, ", ".join(missing), "is" if len(missing) == 1 else "are"),
                 task=last, route=error.route)
+        import dataclasses
+
         task = last or PluginInstallTask(id=task_id, status=PluginInstallTaskStatus.Success,
                                          tenant_id=tenant_id)
         return dataclasses.replace(
@@ -4695,57 +4828,98 @@ exit codes: 0 ok, 1 the daemon refused or the operation failed, 2 usage or input
 3 cannot reach the daemon or timed out, 4 authentication failed, 130 interrupted."""
 
 
-def _build_parser():
+#: The global options that take a value (the token after them is not a command).
+_VALUE_OPTIONS = ("--url", "--key", "--timeout", "--tenant", "--config")
+
+
+def _command_in(argv):
+    """The command named in ``argv``; "" if none (e.g. --help), None if not a known one."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            break
+        if token in _VALUE_OPTIONS:
+            index += 2
+            continue
+        if not token.startswith("-"):
+            return token if token in _COMMANDS else None
+        index += 1
+    return ""
+
+
+def _build_parser(argv=None):
+    """The CLI's parser. Given ``argv``, only the command it names gets its options:
+    building all of them took most of the time of ``--help``."""
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="dify-plugin-client", description="Manage and invoke plugins on a Dify Plugin "
         "Daemon.", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _global_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name, handler, help_text, description=None):
-        sub = commands.add_parser(name, help=help_text, description=description or help_text,
-                                  epilog=_EPILOG,
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                     description=_command_list(),
+                                     help="`dify-plugin-client COMMAND --help` shows its "
+                                          "options")
+    wanted = None if argv is None else _command_in(argv)
+    for name, (handler, help_text, add_options) in _COMMANDS.items():
+        if wanted is not None and name != wanted:  # unknown names: argparse still refuses
+            continue
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=_EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         _global_options(sub, suppress=True)
         sub.set_defaults(handler=handler)
-        return sub
+        if add_options is not None:
+            add_options(sub)
+    return parser
 
-    def paging(sub):
-        sub.add_argument("--page", type=_positive_int, help="one page only (default: all)")
-        sub.add_argument("--page-size", type=_positive_int, default=MAX_PAGE_SIZE,
-                         help="items per page, at most %d" % MAX_PAGE_SIZE)
 
-    def waiting(sub):
-        sub.add_argument("--no-wait", action="store_true", help="print the task id and return")
-        sub.add_argument("--wait-timeout", type=_positive_float, default=900.0, metavar="SECONDS",
-                         help="give up waiting after this long (default 900)")
+def _command_list():
+    """The commands and what they do, for --help (written here: building a parser per
+    command only to list them would cost more than the rest of --help)."""
+    width = max(len(name) for name in _COMMANDS) + 2
+    return "\n".join("%s%s" % (name.ljust(width), help_text)
+                     for name, (_, help_text, _) in _COMMANDS.items())
 
-    def signature(sub):
-        sub.add_argument("--verify-signature", action="store_true",
-                         help="ask the daemon to refuse unsigned packages")
 
-    source_help = "installation source recorded by the daemon (default: package)"
-    command("config", _cmd_config, "show the effective settings and where each came from")
-    command("health", _cmd_health, "check that the daemon is up, and its version")
-    paging(command("list", _cmd_list, "list installed plugins"))
-    sub = command("upload-pkg", _cmd_upload_pkg, "upload a .difypkg (does not install it)")
-    sub.add_argument("--file", required=True, help="path of the .difypkg")
-    signature(sub)
-    sub = command("upload-bundle", _cmd_upload_bundle, "upload a .difybndl bundle")
-    sub.add_argument("--file", required=True, help="path of the bundle")
-    signature(sub)
-    sub = command("install", _cmd_install, "upload and install packages, or install uploaded "
-                  "identifiers, and wait for the install to finish")
+def _paging_options(sub):
+    sub.add_argument("--page", type=_positive_int, help="one page only (default: all)")
+    sub.add_argument("--page-size", type=_positive_int, default=MAX_PAGE_SIZE,
+                     help="items per page, at most %d" % MAX_PAGE_SIZE)
+
+
+def _waiting_options(sub):
+    sub.add_argument("--no-wait", action="store_true", help="print the task id and return")
+    sub.add_argument("--wait-timeout", type=_positive_float, default=900.0, metavar="SECONDS",
+                     help="give up waiting after this long (default 900)")
+
+
+def _signature_option(sub):
+    sub.add_argument("--verify-signature", action="store_true",
+                     help="ask the daemon to refuse unsigned packages")
+
+
+_SOURCE_HELP = "installation source recorded by the daemon (default: package)"
+
+
+def _upload_options(what):
+    def add(sub):
+        sub.add_argument("--file", required=True, help="path of the %s" % what)
+        _signature_option(sub)
+    return add
+
+
+def _install_options(sub):
     sub.add_argument("--file", action="append", help="a .difypkg to upload and install "
                      "(repeatable)")
     sub.add_argument("--identifier", action="append", help="an uploaded plugin unique identifier "
                      "(repeatable)")
-    sub.add_argument("--source", default="package", help=source_help)
-    signature(sub)
-    waiting(sub)
-    sub = command("invoke", _cmd_invoke, "invoke a tool and print its messages as they arrive")
+    sub.add_argument("--source", default="package", help=_SOURCE_HELP)
+    _signature_option(sub)
+    _waiting_options(sub)
+
+
+def _invoke_options(sub):
     sub.add_argument("--user", required=True, help="user id passed to the plugin")
     sub.add_argument("--provider", required=True,
                      help="organization/plugin_name/provider_name (see `tools`)")
@@ -4759,7 +4933,9 @@ def _build_parser():
     sub.add_argument("--conversation-id")
     sub.add_argument("--app-id")
     sub.add_argument("--message-id")
-    sub = command("tasks", _cmd_tasks, "list, show, wait for and delete install tasks")
+
+
+def _tasks_options(sub):
     actions = sub.add_subparsers(dest="tasks_action", metavar="ACTION")
     for name, help_text in (("list", "list tasks, newest first"), ("show", "show one task"),
                             ("wait", "wait for a task to finish"),
@@ -4768,7 +4944,7 @@ def _build_parser():
         action = actions.add_parser(name, help=help_text, description=help_text)
         _global_options(action, suppress=True)
         if name == "list":
-            paging(action)
+            _paging_options(action)
         elif name == "delete-all":
             action.add_argument("--failed", action="store_true", help="only failed tasks")
             action.add_argument("--yes", action="store_true", help="confirm deleting all")
@@ -4779,29 +4955,64 @@ def _build_parser():
             if name == "wait":
                 action.add_argument("--wait-timeout", type=_positive_float, default=900.0,
                                     metavar="SECONDS")
-    sub = command("uninstall", _cmd_uninstall, "uninstall a plugin")
+
+
+def _uninstall_options(sub):
     sub.add_argument("target", help="installation id, plugin id (author/name) or unique identifier")
-    sub = command("upgrade", _cmd_upgrade, "switch an installed plugin to another version")
+
+
+def _upgrade_options(sub):
     new = sub.add_mutually_exclusive_group(required=True)
     new.add_argument("--file", help="a .difypkg of the new version to upload")
     new.add_argument("--identifier", help="the uploaded new version's unique identifier")
     sub.add_argument("--from", dest="original", help="the installed identifier (default: found "
                      "by plugin id)")
-    sub.add_argument("--source", default="package", help=source_help)
-    signature(sub)
-    waiting(sub)
-    sub = command("manifest", _cmd_manifest, "show an uploaded package's manifest")
+    sub.add_argument("--source", default="package", help=_SOURCE_HELP)
+    _signature_option(sub)
+    _waiting_options(sub)
+
+
+def _identifier_argument(sub):
     sub.add_argument("identifier")
-    sub = command("readme", _cmd_readme, "print an uploaded package's README")
+
+
+def _readme_options(sub):
     sub.add_argument("identifier")
     sub.add_argument("--language", default="en_US", help="en_US, zh_Hans, ja_JP, pt_BR, ...")
-    sub = command("tools", _cmd_tools, "list tool providers, one provider's tools, or one tool")
+
+
+def _tools_options(sub):
     sub.add_argument("provider", nargs="?", help="organization/plugin_name/provider_name")
     sub.add_argument("tool", nargs="?", help="a tool of that provider: show its parameters")
-    sub = command("missing-deps", _cmd_missing_deps,
-                  "show which of the identifiers are not installed exactly")
+
+
+def _missing_deps_options(sub):
     sub.add_argument("identifiers", nargs="+")
-    return parser
+
+
+#: command -> (handler, help, adds its options), in the order --help lists them
+_COMMANDS = {
+    "config": (_cmd_config, "show the effective settings and where each came from", None),
+    "health": (_cmd_health, "check that the daemon is up, and its version", None),
+    "list": (_cmd_list, "list installed plugins", _paging_options),
+    "upload-pkg": (_cmd_upload_pkg, "upload a .difypkg (does not install it)",
+                   _upload_options(".difypkg")),
+    "upload-bundle": (_cmd_upload_bundle, "upload a .difybndl bundle",
+                      _upload_options("bundle")),
+    "install": (_cmd_install, "install packages or uploaded identifiers; wait until done",
+                _install_options),
+    "invoke": (_cmd_invoke, "invoke a tool and print its messages as they arrive",
+               _invoke_options),
+    "tasks": (_cmd_tasks, "list, show, wait for and delete install tasks", _tasks_options),
+    "uninstall": (_cmd_uninstall, "uninstall a plugin", _uninstall_options),
+    "upgrade": (_cmd_upgrade, "switch an installed plugin to another version", _upgrade_options),
+    "manifest": (_cmd_manifest, "show an uploaded package's manifest", _identifier_argument),
+    "readme": (_cmd_readme, "print an uploaded package's README", _readme_options),
+    "tools": (_cmd_tools, "list tool providers, one provider's tools, or one tool",
+              _tools_options),
+    "missing-deps": (_cmd_missing_deps, "show which of the identifiers are not installed "
+                     "exactly", _missing_deps_options),
+}
 
 
 def _positive_int(text):
@@ -4841,7 +5052,8 @@ def main(argv=None, *, environ=None, stdin=None, stdout=None, stderr=None):
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser(argv)
     import contextlib
 
     try:
