@@ -908,7 +908,18 @@ def _type_name(value):
     return type(value).__name__
 
 
+def _path_text(path):
+    """Render a field path. Converters get ``(parent, key)`` tuples, which cost less to
+    build than strings; only an error message needs the text, e.g. ``data.list[0].name``."""
+    keys = []
+    while type(path) is tuple:
+        path, key = path
+        keys.append("[%d]" % key if type(key) is int else "." + key)
+    return str(path) + "".join(reversed(keys))
+
+
 def _invalid(path, expected, value):
+    path = _path_text(path)
     return ResponseValidationError(
         "the daemon's response has %s where %s was expected, at %s"
         % (_type_name(value), expected, path), path=path)
@@ -969,7 +980,7 @@ def _list_of(conv):
             return []
         if not isinstance(value, list):
             raise _invalid(path, "an array", value)
-        return [conv(item, "%s[%d]" % (path, index)) for index, item in enumerate(value)]
+        return [conv(item, (path, index)) for index, item in enumerate(value)]
     convert.optional = True
     return convert
 
@@ -1072,37 +1083,39 @@ class _Entity(_Deferred):
     def _fields_ready(cls):
         import dataclasses
 
-        cls._cached_spec = tuple((f.name, f.metadata.get("conv", _conv_any),
-                                  f.metadata.get("required", False),
-                                  getattr(f.metadata.get("conv"), "optional", False))
-                                 for f in dataclasses.fields(cls))
+        spec = []  # (name, converter or None for "any", required, null accepted)
+        for field in dataclasses.fields(cls):
+            conv = field.metadata.get("conv", _conv_any)
+            spec.append((field.name, None if conv is _conv_any else conv,
+                         field.metadata.get("required", False), getattr(conv, "optional", False)))
+        cls._cached_spec = tuple(spec)
         cls._cached_keys = frozenset(name for name, _, _, _ in cls._cached_spec)
+
+    _cached_spec = None  # set on each entity class when it becomes a dataclass
 
     @classmethod
     def _spec(cls):
-        if "_cached_spec" not in cls.__dict__:
+        if cls._cached_spec is None:
             _materialise_dataclasses()
         return cls._cached_spec
 
     @classmethod
     def from_dict(cls, data, path=None):
         """Build the entity from the daemon's JSON object, validating every field."""
-        path = path or cls.__name__
+        if path is None:
+            path = cls.__name__
         if not isinstance(data, dict):
             raise _invalid(path, "an object", data)
-        spec = cls._spec()
+        spec = cls._cached_spec or cls._spec()
         kwargs = {}
+        get = data.get
         for name, conv, required, null_ok in spec:
-            value = data.get(name, _UNSET)
+            value = get(name, _UNSET)
             if value is _UNSET or (value is None and not null_ok):
                 if required:
-                    raise ResponseValidationError(
-                        "the daemon's response lacks the required field %s.%s"
-                        % (path, name) if value is _UNSET else
-                        "the daemon's response has null for the required field %s.%s"
-                        % (path, name), path="%s.%s" % (path, name))
+                    raise _missing(path, name, value)
                 continue
-            kwargs[name] = conv(value, "%s.%s" % (path, name))
+            kwargs[name] = value if conv is None else conv(value, (path, name))
         entity = cls(**kwargs)
         if not cls._cached_keys.issuperset(data):
             entity.extra = {key: value for key, value in data.items()
@@ -1117,6 +1130,13 @@ class _Entity(_Deferred):
 
 
 _entity = _dataclass()  # entities are plain (mutable) dataclasses
+
+
+def _missing(path, name, value):
+    path = _path_text((path, name))
+    return ResponseValidationError(
+        "the daemon's response %s the required field %s"
+        % ("lacks" if value is _UNSET else "has null for", path), path=path)
 
 
 # =============================================================================
@@ -1491,7 +1511,7 @@ class PluginBundleDependency(_Entity):
         entity = super().from_dict(data, path)
         value_cls = _BUNDLE_VALUE_TYPES.get(entity.type)
         if value_cls is not None:
-            entity.value = value_cls.from_dict(entity.value, "%s.value" % (path or cls.__name__))
+            entity.value = value_cls.from_dict(entity.value, (path or cls.__name__, "value"))
         return entity
 
 
@@ -1707,6 +1727,7 @@ def _decode_base64(value, path):
             return binascii.a2b_base64(value)
     except (binascii.Error, ValueError):  # ValueError: a str that is not ASCII
         pass
+    path = _path_text(path)
     raise ResponseValidationError("%s is not valid base64" % path, path=path)
 
 
@@ -1732,7 +1753,7 @@ def _json_message(raw, path):
 def _blob_message(raw, path):
     if not isinstance(raw, dict):
         raise _invalid(path, "an object", raw)
-    message = BlobMessage(blob=_decode_base64(raw.get("blob"), path + ".blob"))
+    message = BlobMessage(blob=_decode_base64(raw.get("blob"), (path, "blob")))
     if len(raw) > 1:
         message.extra = {k: v for k, v in raw.items() if k != "blob"}
     return message
@@ -1742,9 +1763,9 @@ def _blob_chunk_message(raw, path):
     if not isinstance(raw, dict):
         raise _invalid(path, "an object", raw)
     blob = raw.get("blob")
-    converted = dict(raw, blob=None)
-    message = BlobChunkMessage.from_dict(converted, path)
-    message.blob = b"" if blob in (None, "") else _decode_base64(blob, path + ".blob")
+    message = BlobChunkMessage.from_dict({key: value for key, value in raw.items()
+                                          if key != "blob"}, path)
+    message.blob = b"" if blob in (None, "") else _decode_base64(blob, (path, "blob"))
     return message
 
 
@@ -1782,16 +1803,16 @@ class ToolInvokeMessage(_Entity):
             raise _invalid(path, "an object", data)
         kind = data.get("type")
         if type(kind) is not str:
-            raise _invalid(path + ".type", "a string", kind)
+            raise _invalid((path, "type"), "a string", kind)
         meta = data.get("meta")
         if meta is not None and type(meta) is not dict:
-            raise _invalid(path + ".meta", "an object", meta)
+            raise _invalid((path, "meta"), "an object", meta)
         raw = data.get("message")
         builder = _MESSAGE_BUILDERS.get(kind)
         if builder is None or (raw is None and kind != "file"):
             message = UnknownMessage(data=raw) if builder is None else None
         else:
-            message = builder(raw, path + ".message")
+            message = builder(raw, (path, "message"))
         entity = cls(kind, message, meta)
         if len(data) > 3 or not ("message" in data and "meta" in data):
             unknown = {k: v for k, v in data.items() if k not in ("type", "message", "meta")}
@@ -2076,98 +2097,144 @@ class _SSEParser:
     far. Line ends may be LF, CR or CRLF (including a CRLF split between two reads);
     multi-line ``data`` is joined with LF; comments, unknown fields and ``retry`` are
     ignored; a leading BOM is dropped. ``close()`` reports whether the stream ended
-    in the middle of an event. Work is done per read, not per byte.
+    in the middle of an event.
+
+    Work is done per event, not per line or byte: a read is cut at blank lines
+    ("\\n\\n") and an event that is one ``data:`` line (all the daemon sends) takes
+    a short path; anything else is parsed line by line.
     """
 
     def __init__(self, max_event_size=DEFAULT_MAX_EVENT_SIZE):
         self.max_event_size = max_event_size
-        self._partial = b""          # bytes of the current, unfinished line
+        self._pending = []           # bytes of the unfinished event, line ends made LF
+        self._pending_size = 0
         self._pending_cr = False     # the last read ended with CR: a following LF is not a line
-        self._started = False        # BOM check done
-        self._data = []              # data lines of the current event
-        self._data_size = 0
-        self._event = ""
+        self._head = b""             # the first bytes, until we know if they are a BOM
+        self._started = False
         self._last_id = ""
 
     def feed(self, chunk):
-        if not chunk:
-            return []
         if not self._started:
-            chunk = self._partial + chunk
-            self._partial = b""
+            chunk = self._head + chunk
             if len(chunk) < 3 and b"\xef\xbb\xbf".startswith(chunk):
-                self._partial = chunk  # could still be the start of a BOM
+                self._head = chunk  # could still be the start of a BOM
                 return []
+            self._head = b""
             self._started = True
             if chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
         if self._pending_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._pending_cr = chunk[-1:] == b"\r"
+        if not chunk:
+            return []
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = chunk.split(b"\n")
-        if self._partial:
-            lines[0] = self._partial + lines[0]
-        self._partial = lines.pop()
-        if len(self._partial) > self.max_event_size:
-            raise ResponseTooLargeError(
-                "a stream line is over the %s event limit" % _format_size(self.max_event_size))
+        if self._pending:
+            if self._pending[-1][-1:] == b"\n" and chunk[:1] == b"\n":
+                first = b"".join(self._pending)[:-1]  # the blank line spans the seam
+                chunk = chunk[1:]
+            else:
+                cut = chunk.find(b"\n\n")
+                if cut < 0:
+                    self._keep(chunk)
+                    return []
+                first = b"".join(self._pending) + chunk[:cut]
+                chunk = chunk[cut + 2:]
+            self._pending = []
+            self._pending_size = 0
+            texts = [first] + _split_blank_lines(chunk)
+        else:
+            texts = _split_blank_lines(chunk)
+        rest = texts.pop()  # an unfinished event, or b""
         events = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(self._dispatch())
-                else:
-                    self._event = ""
-                continue
-            self._line(line)
+        limit = self.max_event_size
+        for text in texts:  # each an event's lines, up to its blank line
+            if text[:6] == b"data: " and b"\n" not in text and len(text) <= limit:
+                # one data line, the daemon's form: no line-by-line parsing
+                events.append(_SSEEvent("message", text[6:].decode("utf-8", "replace"),
+                                        self._last_id))
+            else:
+                self._end_event(text, events)
+        if rest:
+            self._keep(rest)
         return events
 
-    def _line(self, line):
-        if line[:6] == b"data: ":  # the daemon's only form: take the fast path
-            field, value = "data", line[6:]
-        elif line[:1] == b":":
-            return  # comment (servers use it as keep-alive)
-        else:
-            colon = line.find(b":")
-            if colon < 0:
-                field, value = line.decode("utf-8", "replace"), b""
-            else:
-                field = line[:colon].decode("utf-8", "replace")
-                value = line[colon + 1:]
-                if value[:1] == b" ":
-                    value = value[1:]
-        if field == "data":
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_event_size:
-                raise ResponseTooLargeError(
-                    "a stream event is over the %s limit" % _format_size(self.max_event_size))
-            self._data.append(value)
-        elif field == "event":
-            self._event = value.decode("utf-8", "replace")
-        elif field == "id":
-            if b"\x00" not in value:
-                self._last_id = value.decode("utf-8", "replace")
-        # "retry" and unknown fields are ignored
+    def _keep(self, data):
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > self.max_event_size:
+            raise ResponseTooLargeError(
+                "a stream event is over the %s limit" % _format_size(self.max_event_size))
 
-    def _dispatch(self):
-        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
-        event = _SSEEvent(self._event or "message", data.decode("utf-8", "replace"),
-                          self._last_id)
-        self._data = []
-        self._data_size = 0
-        self._event = ""
-        return event
+    def _end_event(self, text, events):
+        """Parse one event line by line (``text`` is everything up to its blank line)."""
+        if len(text) > self.max_event_size:
+            raise ResponseTooLargeError(
+                "a stream event is over the %s limit" % _format_size(self.max_event_size))
+        data = []
+        event = ""
+        for line in text.split(b"\n"):
+            field, value = _sse_field(line)
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value.decode("utf-8", "replace")
+            elif field == "id" and b"\x00" not in value:
+                self._last_id = value.decode("utf-8", "replace")
+            # blank lines (only at the start), comments, retry and unknown fields: nothing
+        if data:
+            events.append(_SSEEvent(event or "message",
+                                    b"\n".join(data).decode("utf-8", "replace"), self._last_id))
 
     def close(self):
         """End of stream. Returns True if an event was cut off (data without its blank line)."""
-        partial = self._partial if self._started else b""  # a lone BOM prefix is not data
-        truncated = bool(self._data) or (bool(partial) and not partial.startswith(b":"))
-        self._data = []
-        self._data_size = 0
-        self._partial = b""
-        return truncated
+        text = b"".join(self._pending)
+        self._pending = []
+        self._pending_size = 0
+        lines = text.split(b"\n")
+        unfinished = lines.pop()  # a line without its line end
+        if any(_sse_field(line)[0] == "data" for line in lines):
+            return True
+        return bool(unfinished) and not unfinished.startswith(b":")
+
+
+def _split_blank_lines(data):
+    """``data.split(b"\\n\\n")``, quicker on long lines such as base64 blob chunks.
+
+    bytes.split scans for a two-byte separator at about a byte per step; find(b"\\n")
+    uses memchr, which skips a 10 KiB line many times faster. Short lines (the usual
+    small events) stay with split, which does all its work in C.
+    """
+    if len(data) < 8192 or data.find(b"\n", 0, 1024) >= 0:
+        return data.split(b"\n\n")
+    parts = []
+    start = 0
+    find = data.find
+    line_end = find(b"\n")
+    while line_end >= 0:
+        if data[line_end + 1:line_end + 2] == b"\n":
+            parts.append(data[start:line_end])
+            start = line_end + 2
+            line_end = find(b"\n", start)
+        else:
+            line_end = find(b"\n", line_end + 1)
+    parts.append(data[start:])
+    return parts
+
+
+def _sse_field(line):
+    """(field name, value bytes) of one event-stream line; ("", b"") for comments and
+    blank lines."""
+    if not line or line[:1] == b":":
+        return "", b""
+    colon = line.find(b":")
+    if colon < 0:
+        return line.decode("utf-8", "replace"), b""
+    value = line[colon + 1:]
+    if value[:1] == b" ":
+        value = value[1:]
+    return line[:colon].decode("utf-8", "replace"), value
 
 
 # =============================================================================
@@ -2776,7 +2843,7 @@ class _BlobMerger:
     def __init__(self, max_chunk_size, max_blob_size):
         self.max_chunk_size = max_chunk_size
         self.max_blob_size = max_blob_size
-        self.buffers = {}  # id -> [bytearray, next sequence]
+        self.buffers = {}  # id -> [list of chunks, their total size, next sequence]
 
     def add(self, message):
         chunk = message.message
@@ -2792,25 +2859,26 @@ class _BlobMerger:
                     "blob %s declares %s, over the %s max_blob_size"
                     % (chunk.id, _format_size(chunk.total_length),
                        _format_size(self.max_blob_size)))
-            entry = self.buffers[chunk.id] = [bytearray(), 0]
-        buffer = entry[0]
-        if chunk.sequence != entry[1]:
+            entry = self.buffers[chunk.id] = [[], 0, 0]
+        pieces, received, due = entry
+        if chunk.sequence != due:
             raise InvalidResponseError("blob %s: chunk %d arrived where chunk %d was due"
-                                       % (chunk.id, chunk.sequence, entry[1]))
-        if len(buffer) + size > self.max_blob_size:
+                                       % (chunk.id, chunk.sequence, due))
+        if received + size > self.max_blob_size:
             del self.buffers[chunk.id]
             raise BlobTooLargeError("blob %s is over the %s max_blob_size"
                                     % (chunk.id, _format_size(self.max_blob_size)))
-        buffer += chunk.blob
-        entry[1] += 1
+        pieces.append(chunk.blob)  # joined once at the end: no copying while it grows
+        entry[1] = received + size
+        entry[2] = due + 1
         if not chunk.end:
             return None
         del self.buffers[chunk.id]
-        if chunk.total_length and chunk.total_length != len(buffer):
+        blob = b"".join(pieces)
+        if chunk.total_length and chunk.total_length != len(blob):
             _logger().warning("blob %s: %d bytes received, %d declared", chunk.id,
-                              len(buffer), chunk.total_length)
-        return ToolInvokeMessage(type="blob", message=BlobMessage(blob=bytes(buffer)),
-                                 meta=message.meta)
+                              len(blob), chunk.total_length)
+        return ToolInvokeMessage(type="blob", message=BlobMessage(blob=blob), meta=message.meta)
 
     def finish(self):
         if self.buffers:
@@ -3222,6 +3290,14 @@ def _connect_hint(exc, transport):
     return None
 
 
+def _chunk_size(line):
+    """The size on a chunk size line (hex digits, maybe ";extensions"), or None."""
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
+        return None
+    return int(digits, 16)
+
+
 class _StreamResponse:
     """A response whose body is read incrementally. Owns its connection until ``close``."""
 
@@ -3246,6 +3322,11 @@ class _StreamResponse:
         if sock is not None:  # None when the response took over a Connection: close socket
             sock.settimeout(read_timeout)
         try:
+            if response.chunked and response.chunk_left is None and response.fp is not None:
+                yield from self._iter_chunked(response.fp.read1)
+                response.close()  # as http.client does at the end of a chunked body
+                self._finished = True
+                return
             while True:
                 block = response.read1(_READ_BLOCK)
                 if not block:
@@ -3264,6 +3345,86 @@ class _StreamResponse:
             raise RemoteProtocolError("the stream was cut off before its declared length",
                                       route=self.route)
         self._finished = True
+
+    def _iter_chunked(self, read1):
+        """Decode ``Transfer-Encoding: chunked`` from large reads of the socket.
+
+        http.client decodes chunk by chunk in Python, several calls per chunk; the daemon
+        sends one chunk per event, so for small events that was most of the cost. Here
+        each read (up to 64 KiB) is decoded in one pass and its payload yielded at once;
+        a read that ends inside a chunk yields what it has, so events are never delayed.
+        """
+        raw = b""
+        position = 0
+        due = 0  # payload bytes still due in the current chunk; -1: its CRLF is due
+        while True:
+            block = read1(_READ_BLOCK)
+            if not block:
+                raise RemoteProtocolError("the stream was cut off in the middle of a chunk",
+                                          route=self.route)
+            raw = raw[position:] + block if position < len(raw) else block
+            position = 0
+            payload = []
+            while True:
+                if due > 0:
+                    end = min(len(raw), position + due)
+                    payload.append(raw[position:end])
+                    due -= end - position
+                    position = end
+                    if due:
+                        break
+                    due = -1
+                if due < 0:
+                    if len(raw) - position < 2:
+                        break
+                    if raw[position:position + 2] != b"\r\n":
+                        raise self._bad_chunking("no CRLF after a chunk")
+                    position += 2
+                    due = 0
+                line_end = raw.find(b"\n", position)
+                if line_end < 0:
+                    if len(raw) - position > 1024:
+                        raise self._bad_chunking("a chunk size line is too long")
+                    break
+                line = raw[position:line_end]
+                try:
+                    size = int(line, 16)  # the usual "7a\r"; int() ignores the whitespace
+                except ValueError:
+                    size = _chunk_size(line)  # with ";extensions", or None if broken
+                if size is None or size < 0:
+                    raise self._bad_chunking("bad chunk size line %r" % line[:40])
+                position = line_end + 1
+                if size == 0:
+                    if payload:
+                        yield b"".join(payload)
+                    self._skip_trailers(raw[position:], read1)
+                    return
+                due = size
+            if payload:
+                yield payload[0] if len(payload) == 1 else b"".join(payload)
+
+    def _skip_trailers(self, raw, read1):
+        """Read the trailer section after the last chunk, up to its empty line."""
+        while True:
+            line_end = raw.find(b"\n")
+            if line_end < 0:
+                if len(raw) > 64 * 1024:
+                    raise self._bad_chunking("the trailer section is too long")
+                block = read1(_READ_BLOCK)
+                if not block:
+                    raise RemoteProtocolError("the stream was cut off in its trailers",
+                                              route=self.route)
+                raw += block
+                continue
+            line, raw = raw[:line_end].strip(), raw[line_end + 1:]
+            if not line:
+                if raw:  # bytes after the response: do not reuse this connection
+                    self._response.will_close = True
+                return
+
+    def _bad_chunking(self, what):
+        return RemoteProtocolError("the stream's chunked encoding is broken: %s" % what,
+                                   route=self.route)
 
     def read_body(self):
         """Read the whole (capped) body, e.g. a JSON error sent instead of a stream."""
@@ -3304,7 +3465,7 @@ def _parse_list(cls, data, route):
         raise ResponseValidationError("the daemon's response data is %s, not an array"
                                       % _type_name(data), path="data", route=route)
     try:
-        return [cls.from_dict(item, "data[%d]" % index) for index, item in enumerate(data)]
+        return [cls.from_dict(item, ("data", index)) for index, item in enumerate(data)]
     except ResponseValidationError as exc:
         exc.route = route
         raise
@@ -3898,10 +4059,32 @@ def _provider_pair(item, argument):
     return {"plugin_id": plugin_id, "provider_name": provider_name}
 
 
+_json_scan = []  # [the json module's C scanner], looked up on first use
+
+
+def _scan_json(text):
+    """``json.loads(text)`` for one stream event, without its per-call overhead.
+
+    The daemon writes compact JSON, so the C scanner can start at index 0; anything
+    else (leading whitespace, trailing bytes, an error) goes through json.loads.
+    """
+    if not _json_scan:
+        _json_scan.append(getattr(json.JSONDecoder(), "scan_once", None))
+    scan = _json_scan[0]
+    if scan is not None:
+        try:
+            value, end = scan(text, 0)
+            if end == len(text):
+                return value
+        except (StopIteration, ValueError, RecursionError):
+            pass
+    return _loads(text)
+
+
 def _event_message(text, route):
     """One stream event: a daemon envelope holding a tool message, or an error."""
     try:
-        envelope = _loads(text)
+        envelope = _scan_json(text)
     except ValueError:
         raise InvalidResponseError("a stream event is not JSON: %s" % _short_repr(text, 120),
                                    route=route) from None

@@ -26,6 +26,8 @@ CASES = [
     (b"data: no blank line\n", [], True),
     (b"data: x\n\n: trailing comment", [("message", "x", "")], False),
     (b"", [], False),
+    # CR LF then LF: one line end, then a blank line (byte by byte, found by hypothesis)
+    (b"data:\ndata:\r\n\ndata: y\n\n", [("message", "\n", ""), ("message", "y", "")], False),
 ]
 
 
@@ -74,3 +76,24 @@ def test_large_batch_of_daemon_events():
     events, truncated = _run([payload[i:i + 4096] for i in range(0, len(payload), 4096)])
     assert len(events) == 5000 and not truncated
     assert events[-1][1] == '{"code":0,"n":4999}'
+
+
+def test_blank_line_split_matches_bytes_split():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        pieces = []
+        for _ in range(rng.randint(0, 12)):
+            pieces.append(b"x" * rng.choice([0, 1, 5, 900, 5000, 12000]))
+            pieces.append(rng.choice([b"\n", b"\n\n", b"\n\n\n", b"\n\n\n\n", b""]))
+        data = b"".join(pieces)
+        assert dpc._split_blank_lines(data) == data.split(b"\n\n"), data[:80]
+
+
+def test_long_blob_like_events_in_large_reads():
+    line = b'data: {"blob":"' + b"QUJD" * 3000 + b'"}'
+    stream = (line + b"\n\n") * 20
+    events, truncated = _run([stream[i:i + 65536] for i in range(0, len(stream), 65536)])
+    assert len(events) == 20 and not truncated
+    assert all(e[1] == line[6:].decode() for e in events)
