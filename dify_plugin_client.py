@@ -149,7 +149,7 @@ MAX_BATCH_IDS = 256
 #: The daemon's plugin unique identifier pattern: [author/]name:version@checksum.
 _IDENTIFIER_PATTERN = (
     r"(?:([a-z0-9_-]{1,64})/)?([a-z0-9_-]{1,255}):"
-    r"([0-9]{1,4}(?:\.[0-9]{1,4}){1,3}(?:-\w{1,16})?)@([a-f0-9]{32,64})"
+    r"([0-9]{1,4}(?:\.[0-9]{1,4}){1,3}(?:-[A-Za-z0-9_]{1,16})?)@([a-f0-9]{32,64})"
 )
 #: A plugin id is the identifier without version and checksum: [author/]name.
 _PLUGIN_ID_PATTERN = r"(?:[a-z0-9_-]{1,64}/)?[a-z0-9_-]{1,255}"
@@ -160,6 +160,9 @@ _IDENTIFIER_RE = _Regex(_IDENTIFIER_PATTERN + r"\Z")
 _PLUGIN_ID_RE = _Regex(_PLUGIN_ID_PATTERN + r"\Z")
 _UUID_RE = _Regex(_UUID_PATTERN + r"\Z")
 _CONTROL_CHARS_RE = _Regex(r"[\x00-\x1f\x7f]")
+#: What may not go into a header value: controls (CR/LF would inject headers) and
+#: anything http.client cannot send (it encodes header values as Latin-1).
+_HEADER_UNSAFE_RE = _Regex(r"[^\x20-\x7e\xa0-\xff]")
 
 
 def _logger():
@@ -174,6 +177,30 @@ def _logger():
 # =============================================================================
 
 
+#: Every daemon key a PluginConfig of this process holds. Error texts carry what the
+#: daemon or a proxy sent back; should that echo the X-Api-Key header, it is masked.
+_KEYS_IN_USE = set()
+_MIN_REDACTED_KEY = 4  # shorter "keys" (tests, toys) would mask ordinary words
+
+
+def _redact(text):
+    """``text`` with every configured daemon key replaced by ***."""
+    if isinstance(text, str):
+        for key in tuple(_KEYS_IN_USE):
+            if key in text:
+                text = text.replace(key, "***")
+    return text
+
+
+def _redact_bytes(content):
+    """``content`` with every configured key, as UTF-8 or Latin-1 bytes, replaced by ***."""
+    for key in tuple(_KEYS_IN_USE):
+        for encoded in {key.encode("utf-8"), key.encode("latin-1")}:
+            if encoded in content:
+                content = content.replace(encoded, b"***")
+    return content
+
+
 class DifyPluginError(Exception):
     """Root of every error this module raises on purpose.
 
@@ -185,13 +212,14 @@ class DifyPluginError(Exception):
 
     def __init__(self, message="", *, http_status=None, code=None, error_type=None,
                  route=None, hint=None):
+        message = _redact(message)
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
         self.error_type = error_type
         self.route = route
-        self.hint = hint
+        self.hint = _redact(hint)
 
     def _details(self):
         details = []
@@ -447,9 +475,9 @@ class PluginInvokeError(PluginDaemonError):
                  invoke_args=None, description=None, **kwargs):
         super().__init__(message, **kwargs)
         self.invoke_error_type = invoke_error_type
-        self.invoke_message = invoke_message
+        self.invoke_message = _redact(invoke_message)
         self.invoke_args = invoke_args
-        self.description = description
+        self.description = _redact(description)
 
     def _details(self):
         details = super()._details()
@@ -756,10 +784,12 @@ def _check_key(key):
     if not isinstance(key, str) or not key:
         raise InvalidArgumentError(
             "key must be a non-empty string (the daemon's SERVER_KEY)", argument="key")
-    if _CONTROL_CHARS_RE.search(key):
+    if _HEADER_UNSAFE_RE.search(key):
         # CR/LF would let the key inject headers; no real key contains controls.
-        raise InvalidArgumentError("key contains control characters (CR, LF or others)",
-                                   argument="key")
+        raise InvalidArgumentError("key contains control characters (CR, LF or others) or "
+                                   "characters a header cannot carry", argument="key")
+    if len(key) >= _MIN_REDACTED_KEY:
+        _KEYS_IN_USE.add(key)
     return key
 
 
@@ -837,8 +867,9 @@ class PluginConfig(_Deferred):
         if self.user_agent is None:
             set_(self, "user_agent", "dify-plugin-client/%s (Python %d.%d)"
                  % (__version__, sys.version_info[0], sys.version_info[1]))
-        elif not isinstance(self.user_agent, str) or _CONTROL_CHARS_RE.search(self.user_agent):
-            raise InvalidArgumentError("user_agent must be a string without control characters",
+        elif not isinstance(self.user_agent, str) or _HEADER_UNSAFE_RE.search(self.user_agent):
+            raise InvalidArgumentError("user_agent must be a string without control characters "
+                                       "or characters outside Latin-1",
                                        argument="user_agent")
 
     def __repr__(self):
@@ -1895,6 +1926,11 @@ def _check_text(value, argument, allow_empty=False):
     if not isinstance(value, str) or (not value and not allow_empty):
         raise InvalidArgumentError("%s must be a non-empty string, got %r" % (argument, value),
                                    argument=argument)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: cannot go into a URL or JSON as text
+        raise InvalidArgumentError("%s is not valid Unicode text (it has a lone surrogate): %r"
+                                   % (argument, value), argument=argument) from None
     return value
 
 
@@ -2301,6 +2337,7 @@ def _daemon_error(code, message, http_status, route):
 
 
 def _status_error(response, route, message=None):
+    response.content = _redact_bytes(response.content)  # the error keeps the response
     snippet = response.text.strip()
     if len(snippet) > 200:
         snippet = snippet[:200] + "..."
@@ -2910,9 +2947,10 @@ _READ_BLOCK = 64 * 1024
 
 
 def _check_header_value(name, value):
-    if not isinstance(value, str) or _CONTROL_CHARS_RE.search(value):
+    if not isinstance(value, str) or _HEADER_UNSAFE_RE.search(value):
         raise InvalidArgumentError("header %s must be a string without control characters "
-                                   "(CR/LF would inject headers)" % name, argument=name)
+                                   "(CR/LF would inject headers) or characters outside "
+                                   "Latin-1" % name, argument=name)
     return value
 
 
