@@ -1184,6 +1184,15 @@ class I18nObject(_Entity):
     ja_JP: "Optional[str]" = _field(_optional(_conv_str))
     pt_BR: "Optional[str]" = _field(_optional(_conv_str))
 
+    @classmethod
+    def from_dict(cls, data, path=None):
+        # Every label and description is one: about half of the entities in a plugin
+        # listing. The usual form, known keys with string values, skips the field loop.
+        if type(data) is dict and _I18N_KEYS.issuperset(data) and all(
+                type(text) is str for text in data.values()):
+            return cls(**data)
+        return super().from_dict(data, path)
+
     def get(self, language="en_US"):
         """The text in ``language``, falling back to en_US."""
         return getattr(self, language, None) or self.extra.get(language) or self.en_US
@@ -1192,6 +1201,7 @@ class I18nObject(_Entity):
         return self.en_US
 
 
+_I18N_KEYS = frozenset(("en_US", "zh_Hans", "ja_JP", "pt_BR"))
 _i18n = _entity_conv(I18nObject)
 _opt_i18n = _optional(_i18n)
 
