@@ -1115,22 +1115,12 @@ class _Entity(_Deferred):
     def _fields_ready(cls):
         import dataclasses
 
-        spec = []  # (name, converter or None for "any", required, null accepted)
-        for field in dataclasses.fields(cls):
-            conv = field.metadata.get("conv", _conv_any)
-            spec.append((field.name, None if conv is _conv_any else conv,
-                         field.metadata.get("required", False), getattr(conv, "optional", False)))
-        cls._cached_spec = tuple(spec)
-        cls._cached_keys = frozenset(name for name, _, _, _ in cls._cached_spec)
-        cls._build = _compile_builder(cls, dataclasses.fields(cls), dataclasses.MISSING)
+        fields = dataclasses.fields(cls)
+        cls._field_names = tuple(field.name for field in fields)
+        cls._field_keys = frozenset(cls._field_names)
+        cls._build = _compile_builder(cls, fields, dataclasses.MISSING)
 
-    _cached_spec = None  # set on each entity class when it becomes a dataclass
-
-    @classmethod
-    def _spec(cls):
-        if cls._cached_spec is None:
-            _materialise_dataclasses()
-        return cls._cached_spec
+    _field_names = None  # set on each entity class when it becomes a dataclass
 
     @classmethod
     def from_dict(cls, data, path=None):
@@ -1139,17 +1129,17 @@ class _Entity(_Deferred):
             path = cls.__name__
         if not isinstance(data, dict):
             raise _invalid(path, "an object", data)
-        if cls._cached_spec is None:
+        if cls._field_names is None:
             _materialise_dataclasses()
         entity = cls._build(data, path)
-        if not cls._cached_keys.issuperset(data):
+        if not cls._field_keys.issuperset(data):
             entity.extra = {key: value for key, value in data.items()
-                            if key not in cls._cached_keys}
+                            if key not in cls._field_keys}
         return entity
 
     def to_dict(self):
         """The entity as JSON-ready data, unknown keys included."""
-        result = {name: _dump(getattr(self, name)) for name, _, _, _ in self._spec()}
+        result = {name: _dump(getattr(self, name)) for name in self._field_names}
         result.update(self.extra)
         return result
 
@@ -1219,15 +1209,6 @@ class I18nObject(_Entity):
     ja_JP: "Optional[str]" = _field(_optional(_conv_str))
     pt_BR: "Optional[str]" = _field(_optional(_conv_str))
 
-    @classmethod
-    def from_dict(cls, data, path=None):
-        # Every label and description is one: about half of the entities in a plugin
-        # listing. The usual form, known keys with string values, skips the field loop.
-        if type(data) is dict and _I18N_KEYS.issuperset(data) and all(
-                type(text) is str for text in data.values()):
-            return cls(**data)
-        return super().from_dict(data, path)
-
     def get(self, language="en_US"):
         """The text in ``language``, falling back to en_US."""
         return getattr(self, language, None) or self.extra.get(language) or self.en_US
@@ -1236,7 +1217,6 @@ class I18nObject(_Entity):
         return self.en_US
 
 
-_I18N_KEYS = frozenset(("en_US", "zh_Hans", "ja_JP", "pt_BR"))
 _i18n = _entity_conv(I18nObject)
 _opt_i18n = _optional(_i18n)
 
@@ -2245,14 +2225,16 @@ class _SSEParser:
         self._pending.append(data)
         self._pending_size += len(data)
         if self._pending_size > self.max_event_size:
-            raise ResponseTooLargeError(
-                "a stream event is over the %s limit" % _format_size(self.max_event_size))
+            raise self._too_large()
+
+    def _too_large(self):
+        return ResponseTooLargeError(
+            "a stream event is over the %s limit" % _format_size(self.max_event_size))
 
     def _end_event(self, text, events):
         """Parse one event line by line (``text`` is everything up to its blank line)."""
         if len(text) > self.max_event_size:
-            raise ResponseTooLargeError(
-                "a stream event is over the %s limit" % _format_size(self.max_event_size))
+            raise self._too_large()
         data = []
         event = ""
         for line in text.split(b"\n"):
