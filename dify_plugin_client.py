@@ -22,6 +22,34 @@ Example::
         print(plugin.name, plugin.version)
 
 License: MIT.
+
+Map of this file (each heading is a banner below; search for its text):
+
+    Imports and typing
+    Constants
+    Errors                      the root class, transport, input, daemon envelopes
+    Configuration               Timeout, PluginConfig
+    Entities: how they work     annotations -> converters -> a compiled from_dict
+    Entities: plugins, manifests, install tasks
+    Entities: tool providers and tools
+    Entities: stream messages   tool (and agent/datasource) message chunks
+    Wire helpers: input checks
+    Wire helpers: multipart/form-data
+    Wire helpers: server-sent events
+    Wire helpers: the daemon's response envelope
+    Wire helpers: JSON Schema $ref resolution
+    Wire helpers: tool provider ids
+    Wire helpers: tool parameter casting
+    Wire helpers: blob chunk merging
+    Transport                   keep-alive pool, phases, streamed responses
+    Dispatch                    the one path every dispatch route takes
+    Client                      DifyPluginClient, one method per route
+    Routes                      the table of every route this module speaks
+    Command line: settings
+    Command line: output
+    Command line: the command registry
+    Command line: commands
+    Command line: parser and main
 """
 
 from __future__ import annotations
@@ -66,10 +94,16 @@ __all__ = [
     "main",
 ]
 
+# =============================================================================
+# Imports and typing
+# =============================================================================
+#
 # Only cheap modules are imported here: `import dify_plugin_client` and
 # `dify-plugin-client --help` must stay fast. http.client, ssl, socket, urllib,
-# logging, threading and dataclasses are imported where first needed; json and re
-# through the stand-ins below.
+# logging, threading and dataclasses are imported where first needed, json and re
+# through the stand-ins below. A type checker reads the `if TYPE_CHECKING` block and
+# sees the real modules and types; the interpreter never runs it.
+
 import _thread
 import binascii
 import enum
@@ -78,37 +112,63 @@ import sys
 import time
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
-    from typing import Any, List, Optional, Union
+if TYPE_CHECKING:  # pragma: no cover - read by type checkers, never run
+    import json
+    import re
+    from datetime import datetime
+    from decimal import Decimal
+    from typing import (IO, Any, Callable, ClassVar, Dict, FrozenSet, Generator, Iterable,
+                        Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO, Tuple,
+                        Type, TypeVar, Union)
+
+    #: Where a value sits in a response: "data", or (parent, key) pairs built on demand.
+    _Path = Union[str, Tuple[Any, Union[str, int]]]
+    _E = TypeVar("_E", bound="_Entity")
+    _T = TypeVar("_T")
+    _MaybeText = TypeVar("_MaybeText", str, Optional[str])
+    _MessageT = TypeVar("_MessageT", bound="ToolInvokeMessage")
+    #: Turns one wire value (at a path) into its Python value.
+    _Converter = Callable[[Any, _Path], Any]
+    #: A JSON object as the daemon sends or takes it.
+    _JSONObject = Dict[str, Any]
+    #: An entity field holding a string; a number the daemon sends is turned into its text.
+    _Text = str
 
 
 class _LazyModule:
     """Stands in for a module until its first use, then puts the real one in its place."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self._name = name
 
-    def __getattr__(self, attribute):
+    def __getattr__(self, attribute: str) -> Any:
         module = __import__(self._name)
         globals()[self._name] = module  # later lookups get the module itself
         return getattr(module, attribute)
 
 
-json = _LazyModule("json")
-re = _LazyModule("re")
+if not TYPE_CHECKING:
+    json = _LazyModule("json")
+    re = _LazyModule("re")
 
 
 class _Regex:
     """A regular expression compiled on first use (most are never needed by a command)."""
 
-    def __init__(self, pattern):
+    def __init__(self, pattern: str) -> None:
         self.pattern = pattern
 
-    def __getattr__(self, name):  # match, search, ...: bound to the compiled pattern
-        compiled = re.compile(self.pattern)
-        self.__dict__.update(match=compiled.match, search=compiled.search,
-                             fullmatch=compiled.fullmatch, sub=compiled.sub)
-        return getattr(compiled, name)
+    if TYPE_CHECKING:
+        def match(self, string: str, pos: int = 0) -> Optional[re.Match[str]]: ...
+        def search(self, string: str, pos: int = 0) -> Optional[re.Match[str]]: ...
+        def fullmatch(self, string: str) -> Optional[re.Match[str]]: ...
+        def sub(self, repl: str, string: str) -> str: ...
+    else:
+        def __getattr__(self, name):  # match, search, ...: bound to the compiled pattern
+            compiled = re.compile(self.pattern)
+            self.__dict__.update(match=compiled.match, search=compiled.search,
+                                 fullmatch=compiled.fullmatch, sub=compiled.sub)
+            return getattr(compiled, name)
 
 
 # =============================================================================
@@ -164,8 +224,11 @@ _CONTROL_CHARS_RE = _Regex(r"[\x00-\x1f\x7f]")
 #: anything http.client cannot send (it encodes header values as Latin-1).
 _HEADER_UNSAFE_RE = _Regex(r"[^\x20-\x7e\xa0-\xff]")
 
+#: Marks "no value given" where None is a value.
+_UNSET: Any = object()
 
-def _logger():
+
+def _logger() -> Any:
     """The module's logger, created on first use (keeps `import logging` off import time)."""
     import logging
 
@@ -179,11 +242,11 @@ def _logger():
 
 #: Every daemon key a PluginConfig of this process holds. Error texts carry what the
 #: daemon or a proxy sent back; should that echo the X-Api-Key header, it is masked.
-_KEYS_IN_USE = set()
+_KEYS_IN_USE: Set[str] = set()
 _MIN_REDACTED_KEY = 4  # shorter "keys" (tests, toys) would mask ordinary words
 
 
-def _redact(text):
+def _redact(text: _MaybeText) -> _MaybeText:
     """``text`` with every configured daemon key replaced by ***."""
     if isinstance(text, str):
         for key in tuple(_KEYS_IN_USE):
@@ -192,7 +255,7 @@ def _redact(text):
     return text
 
 
-def _redact_bytes(content):
+def _redact_bytes(content: bytes) -> bytes:
     """``content`` with every configured key, as UTF-8 or Latin-1 bytes, replaced by ***."""
     for key in tuple(_KEYS_IN_USE):
         for encoded in {key.encode("utf-8"), key.encode("latin-1")}:
@@ -210,8 +273,9 @@ class DifyPluginError(Exception):
     The daemon key never appears in any of them.
     """
 
-    def __init__(self, message="", *, http_status=None, code=None, error_type=None,
-                 route=None, hint=None):
+    def __init__(self, message: str = "", *, http_status: Optional[int] = None,
+                 code: Any = None, error_type: Optional[str] = None,
+                 route: Optional[str] = None, hint: Optional[str] = None) -> None:
         message = _redact(message)
         super().__init__(message)
         self.message = message
@@ -221,8 +285,8 @@ class DifyPluginError(Exception):
         self.route = route
         self.hint = _redact(hint)
 
-    def _details(self):
-        details = []
+    def _details(self) -> List[str]:
+        details: List[str] = []
         if self.error_type:
             details.append(str(self.error_type))
         if self.code is not None:
@@ -233,7 +297,7 @@ class DifyPluginError(Exception):
             details.append(self.route)
         return details
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = self.message or self.__class__.__name__
         details = self._details()
         if details:
@@ -286,7 +350,8 @@ class Response:
 
     __slots__ = ("status_code", "headers", "content", "method", "url")
 
-    def __init__(self, status_code, headers, content, method, url):
+    def __init__(self, status_code: int, headers: Dict[str, str], content: bytes, method: str,
+                 url: str) -> None:
         self.status_code = status_code
         self.headers = headers  # dict with lower-case names
         self.content = content
@@ -294,24 +359,24 @@ class Response:
         self.url = url
 
     @property
-    def text(self):
+    def text(self) -> str:
         return self.content.decode("utf-8", "replace")
 
-    def json(self):
+    def json(self) -> Any:
         return json.loads(self.content)
 
     @property
-    def request(self):
+    def request(self) -> _RequestInfo:
         return _RequestInfo(self.method, self.url)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Response [%s] %s %s>" % (self.status_code, self.method, self.url)
 
 
 class _RequestInfo:
     __slots__ = ("method", "url")
 
-    def __init__(self, method, url):
+    def __init__(self, method: str, url: str) -> None:
         self.method = method
         self.url = url
 
@@ -322,24 +387,25 @@ class HTTPStatusError(DifyPluginError):
     ``status_code``, ``method``, ``url``, ``text`` and ``response`` mirror httpx.
     """
 
-    def __init__(self, message="", *, response=None, **kwargs):
+    def __init__(self, message: str = "", *, response: Optional[Response] = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.response = response
 
     @property
-    def status_code(self):
+    def status_code(self) -> Optional[int]:
         return self.response.status_code if self.response is not None else self.http_status
 
     @property
-    def method(self):
+    def method(self) -> Optional[str]:
         return self.response.method if self.response is not None else None
 
     @property
-    def url(self):
+    def url(self) -> Optional[str]:
         return self.response.url if self.response is not None else None
 
     @property
-    def text(self):
+    def text(self) -> str:
         return self.response.text if self.response is not None else ""
 
 
@@ -350,7 +416,8 @@ class InvalidResponseError(DifyPluginError):
 class ResponseValidationError(InvalidResponseError):
     """A field of the response is missing or has the wrong type. ``path`` names it."""
 
-    def __init__(self, message="", *, path=None, **kwargs):
+    def __init__(self, message: str = "", *, path: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.path = path
 
@@ -369,7 +436,8 @@ class BlobTooLargeError(ResponseTooLargeError):
 class InvalidArgumentError(DifyPluginError, ValueError):
     """An argument was rejected before any request was sent. ``argument`` names it."""
 
-    def __init__(self, message="", *, argument=None, **kwargs):
+    def __init__(self, message: str = "", *, argument: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.argument = argument
 
@@ -380,7 +448,8 @@ class ToolParameterError(InvalidArgumentError):
     ``problems`` lists ``(parameter, value, expected)`` for every parameter at fault.
     """
 
-    def __init__(self, message="", *, problems=(), **kwargs):
+    def __init__(self, message: str = "", *,
+                 problems: Iterable[Tuple[str, Any, str]] = (), **kwargs: Any) -> None:
         kwargs.setdefault("argument", "tool_parameters")
         super().__init__(message, **kwargs)
         self.problems = list(problems)
@@ -401,7 +470,8 @@ class PluginInstallError(DifyPluginError):
     """An install task failed. ``task`` is the last task seen; ``failures`` lists
     ``(plugin_unique_identifier, message)`` for every failed plugin."""
 
-    def __init__(self, message="", *, task=None, failures=(), **kwargs):
+    def __init__(self, message: str = "", *, task: Optional[PluginInstallTask] = None,
+                 failures: Iterable[Tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.task = task
         self.failures = list(failures)
@@ -410,7 +480,8 @@ class PluginInstallError(DifyPluginError):
 class InstallTimeoutError(DifyPluginError):
     """An install task did not finish before the deadline. ``task`` is the last one seen."""
 
-    def __init__(self, message="", *, task=None, **kwargs):
+    def __init__(self, message: str = "", *, task: Optional[PluginInstallTask] = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.task = task
 
@@ -425,7 +496,7 @@ class PluginDaemonError(DifyPluginError):
     Subclasses are chosen by the daemon's ``error_type`` string.
     """
 
-    def __init__(self, message="", *, daemon_args=None, **kwargs):
+    def __init__(self, message: str = "", *, daemon_args: Any = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.daemon_args = daemon_args
 
@@ -471,15 +542,16 @@ class PluginInvokeError(PluginDaemonError):
     JSON text as the daemon sent it. ``message`` is the plugin's message.
     """
 
-    def __init__(self, message="", *, invoke_error_type=None, invoke_message=None,
-                 invoke_args=None, description=None, **kwargs):
+    def __init__(self, message: str = "", *, invoke_error_type: Optional[str] = None,
+                 invoke_message: Optional[str] = None, invoke_args: Any = None,
+                 description: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.invoke_error_type = invoke_error_type
         self.invoke_message = _redact(invoke_message)
         self.invoke_args = invoke_args
         self.description = _redact(description)
 
-    def _details(self):
+    def _details(self) -> List[str]:
         details = super()._details()
         if self.invoke_error_type and self.invoke_error_type != self.error_type:
             details.insert(0, self.invoke_error_type)
@@ -512,7 +584,7 @@ class CredentialsValidateFailedError(PluginInvokeError):
 
 #: Daemon ``error_type`` -> class. Looked up by string, so renaming a class never
 #: changes which errors it catches.
-_DAEMON_ERROR_TYPES = {
+_DAEMON_ERROR_TYPES: Dict[str, Type[PluginDaemonError]] = {
     "PluginDaemonInnerError": PluginDaemonInnerError,
     "PluginDaemonInternalServerError": PluginDaemonInternalServerError,
     "PluginDaemonBadRequestError": PluginDaemonBadRequestError,
@@ -525,7 +597,7 @@ _DAEMON_ERROR_TYPES = {
 }
 
 #: The plugin's own error type (inside a PluginInvokeError) -> class.
-_INVOKE_ERROR_TYPES = {
+_INVOKE_ERROR_TYPES: Dict[str, Type[PluginInvokeError]] = {
     "InvokeRateLimitError": InvokeRateLimitError,
     "InvokeAuthorizationError": InvokeAuthorizationError,
     "InvokeBadRequestError": InvokeBadRequestError,
@@ -535,7 +607,7 @@ _INVOKE_ERROR_TYPES = {
 }
 
 #: When an envelope carries no usable error_type, its code picks the class.
-_DAEMON_ERROR_CODES = {
+_DAEMON_ERROR_CODES: Dict[int, Type[PluginDaemonError]] = {
     -400: PluginDaemonBadRequestError,
     -401: PluginDaemonUnauthorizedError,
     -403: PluginPermissionDeniedError,
@@ -582,7 +654,7 @@ _STATUS_HINTS = {
 }
 
 
-def _hint_for(message):
+def _hint_for(message: Optional[str]) -> Optional[str]:
     if message:
         for needle, hint in _MESSAGE_HINTS:
             if needle in message:
@@ -591,104 +663,11 @@ def _hint_for(message):
 
 
 # =============================================================================
-# Deferred dataclasses
-# =============================================================================
-#
-# Importing `dataclasses` (it pulls in `inspect`) and turning some forty classes into
-# dataclasses took longer than the rest of the import together. So the entity and
-# configuration classes are declared with @_dataclass, which only records them; all of
-# them become real dataclasses at once, in declaration order, on first use: when one
-# is built, or read by dataclasses.fields(), is_dataclass(), asdict() or replace().
-# A plain import and `--help` never pay for it.
-
-_UNSET = object()
-_DEFERRED = []                      # [(cls, dataclass options)], bases before subclasses
-_deferred_lock = _thread.RLock()
-_deferred_state = {"done": False, "busy": False}
-
-
-class _FieldSpec:
-    """What :func:`_field` declares: becomes a ``dataclasses.field`` on materialising."""
-
-    __slots__ = ("conv", "required", "default", "factory")
-
-    def __init__(self, conv, required, default, factory):
-        self.conv = conv
-        self.required = required
-        self.default = default
-        self.factory = factory
-
-
-def _materialise_dataclasses():
-    """Turn every recorded class into a dataclass. True if this call did the work."""
-    if _deferred_state["done"]:
-        return False
-    with _deferred_lock:
-        if _deferred_state["done"] or _deferred_state["busy"]:
-            return False  # done by another thread meanwhile, or re-entered while working
-        _deferred_state["busy"] = True
-        try:
-            import dataclasses
-
-            for cls, options in _DEFERRED:
-                for name in cls.__dict__.get("__annotations__", {}):
-                    spec = cls.__dict__.get(name)
-                    if isinstance(spec, _FieldSpec):
-                        metadata = {"conv": spec.conv, "required": spec.required}
-                        setattr(cls, name, dataclasses.field(
-                            default_factory=spec.factory, metadata=metadata)
-                            if spec.factory is not None else
-                            dataclasses.field(default=spec.default, metadata=metadata))
-                dataclasses.dataclass(cls, **options)
-                cls._fields_ready()
-            _deferred_state["done"] = True
-        finally:
-            _deferred_state["busy"] = False
-    return True
-
-
-class _DeferredMeta(type):
-    """Metaclass of deferred dataclasses: asking for a dataclass attribute materialises."""
-
-    def __getattr__(cls, name):
-        if name.startswith("__dataclass_") or name == "__match_args__":
-            _materialise_dataclasses()
-            try:
-                return type.__getattribute__(cls, name)  # no second trip through here
-            except AttributeError:
-                pass
-        raise AttributeError("type object %r has no attribute %r" % (cls.__name__, name))
-
-
-class _Deferred(metaclass=_DeferredMeta):
-    """Base of deferred dataclasses; until materialised, building one materialises first."""
-
-    def __init__(self, *args, **kwargs):
-        _materialise_dataclasses()
-        init = type(self).__init__
-        if init is _Deferred.__init__:
-            raise TypeError("%s is not a dataclass" % type(self).__name__)
-        init(self, *args, **kwargs)
-
-    @classmethod
-    def _fields_ready(cls):
-        """Called once the class is a dataclass (a hook for precomputed field tables)."""
-
-
-def _dataclass(**options):
-    """Class decorator: ``@dataclasses.dataclass(**options)``, applied on first use."""
-    def record(cls):
-        _DEFERRED.append((cls, options))
-        return cls
-    return record
-
-
-# =============================================================================
 # Configuration
 # =============================================================================
 
 
-def _check_seconds(value, name, allow_none=True):
+def _check_seconds(value: Any, name: str, allow_none: bool = True) -> Optional[float]:
     """A timeout in seconds: a positive number, or None for no limit."""
     if value is None and allow_none:
         return None
@@ -705,13 +684,14 @@ class Timeout:
     ``Timeout(10.0)`` sets all four; ``Timeout(10.0, connect=2.0)`` overrides one;
     ``Timeout(connect=2.0, read=30.0, write=30.0, pool=5.0)`` sets each explicitly.
     ``read`` and ``write`` bound each socket operation, not the whole request.
+    An ``httpx.Timeout`` (any object with those four attributes) converts too.
     """
 
     __slots__ = ("connect", "read", "write", "pool")
 
-    def __init__(self, timeout=_UNSET, *, connect=_UNSET, read=_UNSET, write=_UNSET,
-                 pool=_UNSET):
-        if isinstance(timeout, Timeout):
+    def __init__(self, timeout: Any = _UNSET, *, connect: Any = _UNSET, read: Any = _UNSET,
+                 write: Any = _UNSET, pool: Any = _UNSET) -> None:
+        if isinstance(timeout, Timeout) or _is_timeout_like(timeout):
             connect, read, write, pool = (timeout.connect, timeout.read, timeout.write,
                                           timeout.pool)
         elif timeout is _UNSET:
@@ -728,28 +708,35 @@ class Timeout:
             read = timeout if read is _UNSET else read
             write = timeout if write is _UNSET else write
             pool = timeout if pool is _UNSET else pool
-        self.connect = _check_seconds(connect, "timeout.connect")
-        self.read = _check_seconds(read, "timeout.read")
-        self.write = _check_seconds(write, "timeout.write")
-        self.pool = _check_seconds(pool, "timeout.pool")
+        self.connect: Optional[float] = _check_seconds(connect, "timeout.connect")
+        self.read: Optional[float] = _check_seconds(read, "timeout.read")
+        self.write: Optional[float] = _check_seconds(write, "timeout.write")
+        self.pool: Optional[float] = _check_seconds(pool, "timeout.pool")
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Timeout) and self._tuple() == other._tuple()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._tuple())
 
-    def _tuple(self):
+    def _tuple(self) -> Tuple[Optional[float], ...]:
         return (self.connect, self.read, self.write, self.pool)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         values = set(self._tuple())
         if len(values) == 1:
             return "Timeout(%r)" % (self.connect,)
         return "Timeout(connect=%r, read=%r, write=%r, pool=%r)" % self._tuple()
 
 
-def _split_url(url):
+def _is_timeout_like(value: Any) -> bool:
+    """An object with connect/read/write/pool, such as ``httpx.Timeout``."""
+    return (not isinstance(value, (int, float, str, bytes)) and value is not None
+            and value is not _UNSET
+            and all(hasattr(value, name) for name in ("connect", "read", "write", "pool")))
+
+
+def _split_url(url: Any) -> Tuple[str, str, int, str]:
     """Check a daemon base URL; return (scheme, host, port, base_path)."""
     from urllib.parse import urlsplit
 
@@ -780,7 +767,7 @@ def _split_url(url):
     return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
 
 
-def _check_key(key):
+def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidArgumentError(
             "key must be a non-empty string (the daemon's SERVER_KEY)", argument="key")
@@ -793,16 +780,15 @@ def _check_key(key):
     return key
 
 
-def _check_positive_int(value, name, minimum=1):
+def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgumentError("%s must be an integer >= %d, got %r" % (name, minimum, value),
                                    argument=name)
     return value
 
 
-@_dataclass(frozen=True, repr=False)
-class PluginConfig(_Deferred):
-    """How to reach the daemon.
+class PluginConfig:
+    """How to reach the daemon. Immutable once built.
 
     ``url`` is the daemon's base URL, ``key`` its SERVER_KEY (sent as ``X-Api-Key``),
     ``timeout`` a number of seconds or a :class:`Timeout`. The rest have safe defaults:
@@ -822,64 +808,110 @@ class PluginConfig(_Deferred):
     ``repr(config)`` never shows the key.
     """
 
-    url: str = DEFAULT_URL
-    key: str = ""
-    timeout: "Union[float, Timeout, None]" = DEFAULT_TIMEOUT
-    verify: "Union[bool, str]" = True
-    trust_env: bool = False
-    retries: int = DEFAULT_RETRIES
-    pool_size: int = DEFAULT_POOL_SIZE
-    stream_timeout: "Optional[float]" = DEFAULT_STREAM_TIMEOUT
-    user_agent: "Optional[str]" = None
-    max_package_size: int = DEFAULT_MAX_PACKAGE_SIZE
-    max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE
-    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
-    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE
-    max_blob_chunk_size: int = DEFAULT_MAX_BLOB_CHUNK_SIZE
-    declaration_cache_ttl: float = DEFAULT_DECLARATION_CACHE_TTL
+    __slots__ = ("url", "key", "timeout", "verify", "trust_env", "retries", "pool_size",
+                 "stream_timeout", "user_agent", "max_package_size", "max_bundle_size",
+                 "max_response_size", "max_event_size", "max_blob_size",
+                 "max_blob_chunk_size", "declaration_cache_ttl")
 
-    def __post_init__(self):
-        _split_url(self.url)
-        _check_key(self.key)
-        set_ = object.__setattr__  # frozen dataclass: normalise through object
-        set_(self, "url", self.url.strip().rstrip("/"))
-        if not isinstance(self.timeout, Timeout):
-            set_(self, "timeout", Timeout(self.timeout))
-        if not isinstance(self.verify, (bool, str)) or self.verify == "":
+    url: str
+    key: str
+    timeout: Timeout
+    verify: Union[bool, str]
+    trust_env: bool
+    retries: int
+    pool_size: int
+    stream_timeout: Optional[float]
+    user_agent: str
+    max_package_size: int
+    max_bundle_size: int
+    max_response_size: int
+    max_event_size: int
+    max_blob_size: int
+    max_blob_chunk_size: int
+    declaration_cache_ttl: float
+
+    def __init__(self, url: str = DEFAULT_URL, key: str = "",
+                 timeout: Union[float, Timeout, None, Any] = DEFAULT_TIMEOUT,
+                 verify: Union[bool, str] = True, trust_env: bool = False,
+                 retries: int = DEFAULT_RETRIES, pool_size: int = DEFAULT_POOL_SIZE,
+                 stream_timeout: Optional[float] = DEFAULT_STREAM_TIMEOUT,
+                 user_agent: Optional[str] = None,
+                 max_package_size: int = DEFAULT_MAX_PACKAGE_SIZE,
+                 max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE,
+                 max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+                 max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+                 max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+                 max_blob_chunk_size: int = DEFAULT_MAX_BLOB_CHUNK_SIZE,
+                 declaration_cache_ttl: float = DEFAULT_DECLARATION_CACHE_TTL) -> None:
+        set_ = object.__setattr__  # the instance is immutable: set through object
+        _split_url(url)
+        set_(self, "key", _check_key(key))
+        set_(self, "url", url.strip().rstrip("/"))
+        set_(self, "timeout", timeout if isinstance(timeout, Timeout) else Timeout(timeout))
+        if not isinstance(verify, (bool, str)) or verify == "":
             raise InvalidArgumentError(
                 "verify must be True, False or the path of a CA bundle", argument="verify")
-        if isinstance(self.verify, str) and not os.path.exists(self.verify):
-            raise InvalidArgumentError("CA bundle %r does not exist" % (self.verify,),
+        if isinstance(verify, str) and not os.path.exists(verify):
+            raise InvalidArgumentError("CA bundle %r does not exist" % (verify,),
                                        argument="verify")
-        if not isinstance(self.trust_env, bool):
+        set_(self, "verify", verify)
+        if not isinstance(trust_env, bool):
             raise InvalidArgumentError("trust_env must be True or False", argument="trust_env")
-        _check_positive_int(self.retries, "retries", minimum=0)
-        _check_positive_int(self.pool_size, "pool_size")
-        set_(self, "stream_timeout", _check_seconds(self.stream_timeout, "stream_timeout"))
-        for name in ("max_package_size", "max_bundle_size", "max_response_size",
-                     "max_event_size", "max_blob_size", "max_blob_chunk_size"):
-            _check_positive_int(getattr(self, name), name)
-        if isinstance(self.declaration_cache_ttl, bool) or not isinstance(
-                self.declaration_cache_ttl, (int, float)) or self.declaration_cache_ttl < 0:
+        set_(self, "trust_env", trust_env)
+        set_(self, "retries", _check_positive_int(retries, "retries", minimum=0))
+        set_(self, "pool_size", _check_positive_int(pool_size, "pool_size"))
+        set_(self, "stream_timeout", _check_seconds(stream_timeout, "stream_timeout"))
+        for name, value in (("max_package_size", max_package_size),
+                            ("max_bundle_size", max_bundle_size),
+                            ("max_response_size", max_response_size),
+                            ("max_event_size", max_event_size),
+                            ("max_blob_size", max_blob_size),
+                            ("max_blob_chunk_size", max_blob_chunk_size)):
+            set_(self, name, _check_positive_int(value, name))
+        if isinstance(declaration_cache_ttl, bool) or not isinstance(
+                declaration_cache_ttl, (int, float)) or declaration_cache_ttl < 0:
             raise InvalidArgumentError("declaration_cache_ttl must be a number >= 0",
                                        argument="declaration_cache_ttl")
-        if self.user_agent is None:
-            set_(self, "user_agent", "dify-plugin-client/%s (Python %d.%d)"
-                 % (__version__, sys.version_info[0], sys.version_info[1]))
-        elif not isinstance(self.user_agent, str) or _HEADER_UNSAFE_RE.search(self.user_agent):
+        set_(self, "declaration_cache_ttl", declaration_cache_ttl)
+        if user_agent is None:
+            user_agent = "dify-plugin-client/%s (Python %d.%d)" % (
+                __version__, sys.version_info[0], sys.version_info[1])
+        elif not isinstance(user_agent, str) or _HEADER_UNSAFE_RE.search(user_agent):
             raise InvalidArgumentError("user_agent must be a string without control characters "
                                        "or characters outside Latin-1",
                                        argument="user_agent")
+        set_(self, "user_agent", user_agent)
 
-    def __repr__(self):
-        import dataclasses
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("PluginConfig is immutable: build a new one with "
+                             "config.replace(%s=...)" % name)
 
-        shown = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            shown.append("%s=%s" % (field.name, "'***'" if field.name == "key" else repr(value)))
-        return "PluginConfig(%s)" % ", ".join(shown)
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("PluginConfig is immutable")
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def replace(self, **changes: Any) -> PluginConfig:
+        """A copy with some settings changed, e.g. ``config.replace(timeout=5.0)``."""
+        values = dict(zip(self.__slots__, self._values()))
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise InvalidArgumentError("PluginConfig has no setting %s"
+                                       % ", ".join(sorted(unknown)), argument="changes")
+        values.update(changes)
+        return PluginConfig(**values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PluginConfig) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "PluginConfig(%s)" % ", ".join(
+            "%s=%s" % (name, "'***'" if name == "key" else repr(getattr(self, name)))
+            for name in self.__slots__)
 
     __str__ = __repr__
 
@@ -897,7 +929,7 @@ class PluginInstallationSource(str, enum.Enum):
     Package = "package"
     Remote = "remote"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.value
 
 
@@ -909,21 +941,58 @@ class PluginInstallTaskStatus(str, enum.Enum):
     Success = "success"
     Failed = "failed"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.value
 
 
 # =============================================================================
-# Entities: validation helpers
+# Entities: how they work
 # =============================================================================
 #
-# Each entity is a dataclass whose fields carry a converter in their metadata.
-# `from_dict` runs the converters, names the exact path of a missing or mistyped
-# field, and keeps keys it does not know in `extra` (daemons are upgraded
-# independently of clients, so new fields must not break old clients).
+# An entity is a dataclass declared by its annotations alone:
+#
+#     @_entity
+#     class PluginInstallTask(_Entity):
+#         id: str = _REQUIRED
+#         status: Union[PluginInstallTaskStatus, str] = _REQUIRED
+#         total_plugins: int = 0
+#         plugins: List[PluginInstallTaskPluginStatus] = []
+#         created_at: Optional[datetime] = None
+#
+# The annotation is the one declaration of a field; `from_dict` derives the field's
+# converter from it (`_converter_for`): str, int, float, bool, bytes (base64), dict,
+# Dict[str, X], List[X], Optional[X], Any, Decimal (from decimal strings), datetime
+# (RFC 3339), an entity class, Union[SomeEnum, str] (an enum that keeps values it does
+# not know), and a tagged union registered in `_TAGGED_UNIONS` (variants chosen by a
+# `type` or `role` key). `_REQUIRED` makes `from_dict` refuse a missing or null value;
+# any other default is what a missing value becomes, and null too unless the type is
+# Optional (Go writes an empty list as null). List and dict defaults are copied per
+# instance. Keys the daemon sends that a class does not declare are kept in `extra`
+# (daemons are upgraded independently of clients).
+#
+# Nothing of this runs at import: a class becomes a real dataclass with a compiled
+# `from_dict` (straight-line code, as dataclasses writes `__init__`) the first time it
+# is built, parsed or inspected, so start-up cost follows the classes actually used.
 
 
-def _type_name(value):
+class _Marker:
+    """A named sentinel (shows by its name in help() and reprs)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: The default of a field ``from_dict`` requires. Typed Any so a checker accepts it as
+#: the default of a field of any type; built by hand, such a field starts at its
+#: type's zero value.
+_REQUIRED: Any = _Marker("<required>")
+_FACTORY = _Marker("<factory>")
+
+
+def _type_name(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -939,30 +1008,49 @@ def _type_name(value):
     return type(value).__name__
 
 
-def _path_text(path):
+def _path_text(path: _Path) -> str:
     """Render a field path. Converters get ``(parent, key)`` tuples, which cost less to
     build than strings; only an error message needs the text, e.g. ``data.list[0].name``."""
     keys = []
     while type(path) is tuple:
         path, key = path
-        keys.append("[%d]" % key if type(key) is int else "." + key)
+        keys.append("[%d]" % key if type(key) is int else "." + str(key))
     return str(path) + "".join(reversed(keys))
 
 
-def _invalid(path, expected, value):
-    path = _path_text(path)
+def _invalid(path: _Path, expected: str, value: Any) -> ResponseValidationError:
+    text = _path_text(path)
     return ResponseValidationError(
         "the daemon's response has %s where %s was expected, at %s"
-        % (_type_name(value), expected, path), path=path)
+        % (_type_name(value), expected, text), path=text)
 
 
-def _conv_str(value, path):
+def _missing(path: _Path, name: str, value: Any) -> ResponseValidationError:
+    text = _path_text((path, name))
+    return ResponseValidationError(
+        "the daemon's response %s the required field %s"
+        % ("lacks" if value is _UNSET else "has null for", text), path=text)
+
+
+# --- converters: (wire value, path) -> Python value ---------------------------
+
+
+def _conv_str(value: Any, path: _Path) -> str:
     if isinstance(value, str):
         return value
     raise _invalid(path, "a string", value)
 
 
-def _conv_int(value, path):
+def _conv_text(value: Any, path: _Path) -> str:
+    """A string; a number becomes its text (option values written as numbers in YAML)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise _invalid(path, "a string", value)
+
+
+def _conv_int(value: Any, path: _Path) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():  # Go may print 1e+21 style numbers
@@ -970,64 +1058,100 @@ def _conv_int(value, path):
     raise _invalid(path, "an integer", value)
 
 
-def _conv_number(value, path):
+def _conv_number(value: Any, path: _Path) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     raise _invalid(path, "a number", value)
 
 
-def _conv_bool(value, path):
+def _conv_bool(value: Any, path: _Path) -> bool:
     if isinstance(value, bool):
         return value
     raise _invalid(path, "a boolean", value)
 
 
-def _conv_any(value, path):
-    return value
-
-
-def _conv_dict(value, path):
+def _conv_dict(value: Any, path: _Path) -> Dict[str, Any]:
     if isinstance(value, dict):
         return value
     raise _invalid(path, "an object", value)
 
 
-def _conv_dict_or_empty(value, path):
-    """An object; null becomes {} (the daemon stores a missing meta as null)."""
-    return {} if value is None else _conv_dict(value, path)
+def _conv_decimal(value: Any, path: _Path) -> Decimal:
+    """A price: the daemon writes decimals as strings ("0.0010"); numbers are taken too."""
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(value, str) or (isinstance(value, (int, float))
+                                  and not isinstance(value, bool)):
+        try:
+            number = Decimal(value if not isinstance(value, float) else repr(value))
+        except (InvalidOperation, ValueError):
+            number = None
+        if number is not None and number.is_finite():
+            return number
+    raise _invalid(path, "a decimal number (as a string)", value)
 
 
-def _optional(conv):
-    def convert(value, path):
+#: binascii checks base64 strictly itself from Python 3.11 on; before, a regex does.
+_STRICT_BASE64 = sys.version_info >= (3, 11)
+_BASE64_TEXT = _Regex(r"[A-Za-z0-9+/]*={0,2}\Z")
+
+
+def _decode_base64(value: Any, path: _Path) -> bytes:
+    """Strict base64 (no stray characters), like base64.b64decode(validate=True)."""
+    if not isinstance(value, str):
+        raise _invalid(path, "a base64 string", value)
+    try:
+        if _STRICT_BASE64:
+            return binascii.a2b_base64(value, strict_mode=True)
+        if _BASE64_TEXT.match(value):
+            return binascii.a2b_base64(value)
+    except (binascii.Error, ValueError):  # ValueError: a str that is not ASCII
+        pass
+    text = _path_text(path)
+    raise ResponseValidationError("%s is not valid base64" % text, path=text)
+
+
+def _optional(conv: _Converter) -> _Converter:
+    def convert(value: Any, path: _Path) -> Any:
         return None if value is None else conv(value, path)
-    convert.optional = True
-    convert.inner = conv
     return convert
 
 
-def _list_of(conv):
+def _list_of(conv: Optional[_Converter]) -> _Converter:
     """An array of items; null becomes [] (Go encodes an empty slice as null)."""
-    def convert(value, path):
+    def convert(value: Any, path: _Path) -> List[Any]:
         if value is None:
             return []
         if not isinstance(value, list):
             raise _invalid(path, "an array", value)
+        if conv is None:
+            return value
         return [conv(item, (path, index)) for index, item in enumerate(value)]
-    convert.optional = True
     return convert
 
 
-def _entity_conv(cls):
-    def convert(value, path):
+def _dict_of(conv: _Converter) -> _Converter:
+    """An object whose values are converted; null becomes {}."""
+    def convert(value: Any, path: _Path) -> Dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise _invalid(path, "an object", value)
+        return {key: conv(item, (path, key)) for key, item in value.items()}
+    return convert
+
+
+def _entity_conv(cls: Type[_Entity]) -> _Converter:
+    def convert(value: Any, path: _Path) -> Any:
         return cls.from_dict(value, path)
     return convert
 
 
-def _enum_conv(enum_cls):
+def _enum_conv(enum_cls: Type[enum.Enum]) -> _Converter:
     """A known enum member, or the raw string when the daemon sends a new value."""
     members = {member.value: member for member in enum_cls}
 
-    def convert(value, path):
+    def convert(value: Any, path: _Path) -> Any:
         if not isinstance(value, str):
             raise _invalid(path, "a string", value)
         return members.get(value, value)
@@ -1039,13 +1163,13 @@ _RFC3339_RE = _Regex(
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?\Z")
 
 
-def _parse_datetime(text):
+def _parse_datetime(text: str) -> Optional[datetime]:
     """Parse an RFC 3339 timestamp as Go writes it, on every Python from 3.8.
 
     Accepts ``Z`` or an offset and 1 to 9 fraction digits (cut to microseconds).
     A timestamp without an offset is taken as UTC. Returns None if it does not parse.
     """
-    import datetime
+    import datetime as dt
 
     match = _RFC3339_RE.match(text)
     if match is None:
@@ -1054,22 +1178,22 @@ def _parse_datetime(text):
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
         if sign:
-            offset = datetime.timedelta(hours=int(off_h), minutes=int(off_m))
-            tz = datetime.timezone(-offset if sign == "-" else offset)
+            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+            tz = dt.timezone(-offset if sign == "-" else offset)
         else:
-            tz = datetime.timezone.utc
-        return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
-                                 int(second), micro, tzinfo=tz)
+            tz = dt.timezone.utc
+        return dt.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                           int(second), micro, tzinfo=tz)
     except ValueError:  # e.g. month 13, a leap second, an offset of a day or more
         return None
 
 
-def _format_datetime(value):
+def _format_datetime(value: datetime) -> str:
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _conv_datetime(value, path):
+def _conv_datetime(value: Any, path: _Path) -> datetime:
     if isinstance(value, str):
         parsed = _parse_datetime(value)
         if parsed is not None:
@@ -1077,16 +1201,386 @@ def _conv_datetime(value, path):
     raise _invalid(path, "an RFC 3339 timestamp", value)
 
 
-def _field(conv=_conv_any, *, required=False, default=None, factory=None):
-    """Declare an entity field with its converter.
+class _TaggedUnion:
+    """A value whose shape is chosen by a tag: ``variants`` maps tag values to entity
+    classes or builders ``(value, path) -> object``.
 
-    Every field has a Python default, so entities can be built by hand with keyword
-    arguments; ``required`` is enforced by ``from_dict`` on what the daemon sends.
+    With ``sibling`` the tag is a key beside the field (``{"type": "text", "message":
+    {...}}``); otherwise it is a key of the value itself (``{"role": "user", ...}``).
+    A tag this version does not know gives ``unknown(value, path)`` (by default the
+    value as sent). Null stays None, except for tags listed in ``null_ok``.
     """
-    return _FieldSpec(conv, required, default, factory)
+
+    def __init__(self, tag: str, variants: Mapping[str, Any], *, sibling: bool = False,
+                 unknown: Optional[_Converter] = None, null_ok: Iterable[str] = ()) -> None:
+        self.tag = tag
+        self.sibling = sibling
+        self.builders: Dict[str, _Converter] = {
+            name: _entity_conv(variant) if isinstance(variant, type) else variant
+            for name, variant in variants.items()}
+        self.unknown = unknown
+        self.null_ok = frozenset(null_ok)
+
+    def convert(self, value: Any, path: _Path, tag: Any = _UNSET) -> Any:
+        if not self.sibling:
+            if type(value) is not dict:
+                if value is None:
+                    return None
+                raise _invalid(path, "an object", value)
+            tag = value.get(self.tag)
+        builder = self.builders.get(tag) if type(tag) is str else None
+        if builder is None:
+            return value if self.unknown is None else self.unknown(value, path)
+        if value is None and tag not in self.null_ok:
+            return None
+        return builder(value, path)
 
 
-def _dump(value):
+#: Tagged unions by the name entity annotations use for them (filled in where the
+#: variants are declared; a type checker sees each name as a Union alias).
+_TAGGED_UNIONS: Dict[str, _TaggedUnion] = {}
+
+
+# --- from annotations to converters -------------------------------------------
+
+_ANNOTATION_TOKEN = _Regex(r"\s*([A-Za-z_][A-Za-z0-9_.]*|[\[\],]|\Z)")
+_SIMPLE_CONVERTERS: Dict[str, Optional[_Converter]] = {
+    "str": _conv_str, "_Text": _conv_text, "int": _conv_int, "float": _conv_number, "bool": _conv_bool,
+    "bytes": _decode_base64, "dict": _conv_dict, "Decimal": _conv_decimal,
+    "datetime": _conv_datetime, "Any": None, "object": None,
+}
+_ZERO_VALUES: Dict[str, Any] = {"str": "", "_Text": "", "int": 0, "float": 0.0, "bool": False,
+                                "bytes": b""}
+
+
+class _FieldSpec:
+    """How ``from_dict`` treats one field, derived from its annotation and default."""
+
+    __slots__ = ("name", "conv", "null_ok", "required", "default", "factory", "kind",
+                 "sibling_tag")
+
+    def __init__(self, name: str, conv: Optional[_Converter], null_ok: bool, required: bool,
+                 default: Any, factory: Optional[Callable[[], Any]], kind: str,
+                 sibling_tag: Optional[str]) -> None:
+        self.name = name
+        self.conv = conv
+        self.null_ok = null_ok
+        self.required = required
+        self.default = default
+        self.factory = factory
+        self.kind = kind
+        self.sibling_tag = sibling_tag
+
+
+def _parse_annotation(text: str) -> Tuple[str, List[Any]]:
+    """``"Optional[List[str]]"`` -> ``("Optional", [("List", [("str", [])])])``."""
+    tokens = [token for token in _tokens(text)]
+    position = 0
+
+    def parse() -> Tuple[str, List[Any]]:
+        nonlocal position
+        name = tokens[position]
+        position += 1
+        arguments: List[Any] = []
+        if position < len(tokens) and tokens[position] == "[":
+            position += 1
+            while True:
+                arguments.append(parse())
+                separator = tokens[position]
+                position += 1
+                if separator == "]":
+                    break
+        return name.rpartition(".")[2], arguments  # typing.List -> List
+
+    tree = parse()
+    if position != len(tokens):
+        raise TypeError("cannot read the annotation %r" % text)
+    return tree
+
+
+def _tokens(text: str) -> Iterator[str]:
+    position = 0
+    while position < len(text):
+        match = _ANNOTATION_TOKEN.match(text, position)
+        if match is None or not match.group(1):
+            if text[position:].strip():
+                raise TypeError("cannot read the annotation %r" % text)
+            return
+        yield match.group(1)
+        position = match.end()
+
+
+def _converter_for(tree: Tuple[str, List[Any]], where: str
+                   ) -> Tuple[Optional[_Converter], bool, str]:
+    """(converter, takes null, kind) for an annotation tree. ``kind`` is the outer
+    type's name (``str`` allows the builder's fast path; ``list``/``dict`` get
+    per-instance defaults)."""
+    name, arguments = tree
+    if name in _SIMPLE_CONVERTERS:
+        return _SIMPLE_CONVERTERS[name], name in ("Any", "object"), name
+    if name in ("List", "list", "Sequence"):
+        inner = _converter_for(arguments[0], where)[0] if arguments else None
+        return _list_of(inner), True, "list"
+    if name in ("Dict", "Mapping"):
+        if len(arguments) == 2 and arguments[1][0] not in ("Any", "object"):
+            return _dict_of(_required_conv(arguments[1], where)), True, "dict"
+        return _conv_dict, False, "dict"
+    if name == "Optional":
+        inner_conv = _converter_for(arguments[0], where)[0]
+        return (_optional(inner_conv) if inner_conv else None), True, "optional"
+    if name == "Union":
+        names = [argument[0] for argument in arguments]
+        optional = "None" in names
+        rest = [argument for argument in arguments if argument[0] != "None"]
+        enum_cls = globals().get(rest[0][0]) if rest else None
+        if (len(rest) == 2 and rest[1][0] == "str" and isinstance(enum_cls, type)
+                and issubclass(enum_cls, enum.Enum)):
+            conv = _enum_conv(enum_cls)
+        elif len(rest) == 1:
+            conv = _required_conv(rest[0], where)
+        else:
+            raise TypeError("%s: a Union must be Optional[X] or Union[SomeEnum, str]; "
+                            "use a tagged union for alternatives" % where)
+        return (_optional(conv) if optional else conv), optional, "union"
+    union = _TAGGED_UNIONS.get(name)
+    if union is not None:
+        return union.convert, True, "tagged"
+    target = globals().get(name)
+    if isinstance(target, type) and issubclass(target, _Entity):
+        return _entity_conv(target), False, "entity"
+    if isinstance(target, type) and issubclass(target, enum.Enum):
+        return _enum_conv(target), False, "enum"
+    raise TypeError("%s: no converter for the annotation %r" % (where, name))
+
+
+def _required_conv(tree: Tuple[str, List[Any]], where: str) -> _Converter:
+    conv = _converter_for(tree, where)[0]
+    return conv if conv is not None else (lambda value, path: value)
+
+
+def _zero_value(tree: Tuple[str, List[Any]]) -> Any:
+    """What a field the caller leaves out starts as, when it has no declared default."""
+    name = tree[0]
+    if name in ("List", "list", "Sequence"):
+        return []
+    if name in ("Dict", "Mapping", "dict"):
+        return {}
+    return _ZERO_VALUES.get(name)
+
+
+# --- preparing a class on first use -------------------------------------------
+
+_prepare_lock = _thread.RLock()
+
+
+def _prepare(cls: Type[_Entity]) -> None:
+    """Make ``cls`` a dataclass with a compiled ``__init__`` and ``from_dict``."""
+    with _prepare_lock:
+        if cls.__dict__.get("_prepared"):
+            return
+        import dataclasses
+
+        for base in cls.__bases__:
+            if base is not _Entity and issubclass(base, _Entity):
+                _prepare(base)
+        inherited: List[_FieldSpec] = list(getattr(cls, "_specs", ()))
+        own = cls.__dict__.get("__annotations__")
+        if own is None:  # no annotations of its own (3.8 would show a base's)
+            own = {}
+            cls.__annotations__ = own
+        specs = [spec for spec in inherited if spec.name not in own]
+        if not inherited:  # a root entity: it declares `extra` for the whole family
+            own["extra"] = "Dict[str, Any]"
+            setattr(cls, "extra", dataclasses.field(default_factory=dict, repr=False,
+                                                    compare=False))
+        for name, annotation in own.items():
+            if name == "extra":
+                continue
+            spec = _field_spec(cls, name, annotation)
+            specs.append(spec)
+            setattr(cls, name, dataclasses.field(default_factory=spec.factory)
+                    if spec.factory is not None else dataclasses.field(default=spec.default))
+        dataclasses.dataclass(cls, init=False)
+        order = list(getattr(cls, "__dataclass_fields__"))  # fields in definition order
+        by_name = {spec.name: spec for spec in specs}
+        specs = [by_name[name] for name in order if name != "extra"]
+        cls._specs = tuple(specs)
+        cls._field_names = tuple(spec.name for spec in specs)
+        cls._field_keys = frozenset(cls._field_names)
+        init, from_dict = _compile(cls, specs, order)
+        init.__annotations__ = {name: own.get(name) or _annotation_of(cls, name)
+                                for name in order}
+        init.__annotations__["return"] = "None"
+        setattr(cls, "__init__", init)
+        setattr(cls, "from_dict", classmethod(from_dict))
+        cls._prepared = True
+
+
+def _annotation_of(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        annotation = klass.__dict__.get("__annotations__", {}).get(name)
+        if annotation is not None:
+            return annotation
+    return "Any"
+
+
+def _field_spec(cls: type, name: str, annotation: Any) -> _FieldSpec:
+    where = "%s.%s" % (cls.__name__, name)
+    tree = _parse_annotation(str(annotation))
+    conv, null_ok, kind = _converter_for(tree, where)
+    declared = cls.__dict__.get(name, _UNSET)
+    required = declared is _REQUIRED
+    default = _zero_value(tree) if declared is _UNSET or required else declared
+    factory: Optional[Callable[[], Any]] = None
+    if isinstance(default, (list, dict)):
+        factory = _copier(default)
+        default = _FACTORY
+    sibling = None
+    if kind == "tagged":
+        union = _TAGGED_UNIONS[tree[0]]
+        sibling = union.tag if union.sibling else None
+        null_ok = not required
+    if conv is _conv_str:
+        kind = "str"
+    elif tree == ("Optional", [("str", [])]):
+        kind = "optional str"
+    return _FieldSpec(name, conv, null_ok, required, default, factory, kind, sibling)
+
+
+def _copier(default: Any) -> Callable[[], Any]:
+    if not default:
+        return list if isinstance(default, list) else dict
+    return lambda: _copy_json(default)
+
+
+def _compile(cls: type, specs: Sequence[_FieldSpec], order: Sequence[str]
+             ) -> Tuple[Callable[..., None], Callable[..., Any]]:
+    """Write ``__init__`` and ``from_dict`` of ``cls`` out as straight-line code.
+
+    ``from_dict``: for each field, a missing key (or null, unless the type takes
+    null) is an error if the field is required, else the default; anything else goes
+    through the converter, except a value that already is the str a field wants.
+    """
+    names: Dict[str, Any] = {"cls": cls, "_UNSET": _UNSET, "_FACTORY": _FACTORY,
+                             "_missing": _missing, "_invalid": _invalid}
+    positions = {spec.name: index for index, spec in enumerate(specs)}
+    init = ["def __init__(self, %s):" % ", ".join(
+        "%s=default%d" % (name, positions[name]) if name != "extra" else "extra=None"
+        for name in order)]
+    build = ["def from_dict(cls, data, path=None):",
+             "    if path is None:",
+             "        path = %r" % cls.__name__,
+             "    if type(data) is not dict and not isinstance(data, dict):",
+             "        raise _invalid(path, 'an object', data)",
+             "    get = data.get"]
+    for index, spec in enumerate(specs):
+        names["default%d" % index] = spec.default
+        value = "v%d" % index
+        if spec.factory is not None:
+            names["factory%d" % index] = spec.factory
+            init.append("    self.%s = factory%d() if %s is _FACTORY else %s"
+                        % (spec.name, index, spec.name, spec.name))
+        else:
+            init.append("    self.%s = %s" % (spec.name, spec.name))
+        if spec.kind == "tagged" and not spec.required:  # the union decides about null
+            names["conv%d" % index] = spec.conv
+            tag = ", get(%r)" % spec.sibling_tag if spec.sibling_tag else ""
+            build.append("    %s = conv%d(get(%r), (path, %r)%s)"
+                         % (value, index, spec.name, spec.name, tag))
+            continue
+        build.append("    %s = get(%r, _UNSET)" % (value, spec.name))
+        build.append("    if %s is _UNSET%s:" % (
+            value, "" if spec.null_ok else " or %s is None" % value))
+        if spec.required:
+            build.append("        raise _missing(path, %r, %s)" % (spec.name, value))
+        elif spec.factory is not None:
+            build.append("        %s = factory%d()" % (value, index))
+        else:
+            build.append("        %s = default%d" % (value, index))
+        if spec.conv is None:
+            continue
+        names["conv%d" % index] = spec.conv
+        if spec.kind == "str":  # already a str: nothing to convert
+            build.append("    elif type(%s) is not str:" % value)
+        elif spec.kind == "optional str":
+            build.append("    elif type(%s) is not str and %s is not None:" % (value, value))
+        else:
+            build.append("    else:")
+        tag = ", get(%r)" % spec.sibling_tag if spec.sibling_tag else ""
+        build.append("        %s = conv%d(%s, (path, %r)%s)"
+                     % (value, index, value, spec.name, tag))
+    init.append("    self.extra = {} if extra is None else extra")
+    build.append("    extra = {} if keys.issuperset(data) else {key: item for key, item in "
+                 "data.items() if key not in keys}")
+    arguments = ["v%d" % positions[name] if name != "extra" else "extra" for name in order]
+    build.append("    return cls(%s)" % ", ".join(arguments))
+    names["keys"] = frozenset(spec.name for spec in specs)
+    exec("\n".join(init), names)  # noqa: S102 - our own generated source, no input in it
+    exec("\n".join(build), names)  # noqa: S102
+    return names["__init__"], names["from_dict"]
+
+
+class _PrepareOnFirstUse:
+    """Stands as ``__init__`` and ``from_dict`` of an entity class until its first use;
+    then prepares the class (which replaces it) and hands over."""
+
+    def __init__(self, attribute: str) -> None:
+        self.attribute = attribute
+
+    def __get__(self, instance: Any, owner: Type[_Entity]) -> Any:
+        _prepare(owner)
+        return getattr(instance if instance is not None else owner, self.attribute)
+
+
+class _EntityMeta(type):
+    """Lets ``dataclasses.fields(cls)`` and friends prepare a class not used yet."""
+
+    if not TYPE_CHECKING:
+        def __getattr__(cls, name):
+            if name.startswith("__dataclass_") or name == "__match_args__":
+                if issubclass(cls, _Entity) and "_prepared" not in cls.__dict__ \
+                        and "__init__" in cls.__dict__:
+                    _prepare(cls)
+                    return type.__getattribute__(cls, name)
+            raise AttributeError("type object %r has no attribute %r" % (cls.__name__, name))
+
+
+class _Entity(metaclass=_EntityMeta):
+    """Base of every entity: ``from_dict`` with validation, ``to_dict``, unknown keys kept.
+
+    ``extra`` holds the keys the daemon sent that this client version does not know.
+    """
+
+    if TYPE_CHECKING:
+        extra: Dict[str, Any]
+        _specs: ClassVar[Tuple[_FieldSpec, ...]]
+        _field_names: ClassVar[Tuple[str, ...]]
+        _field_keys: ClassVar[FrozenSet[str]]
+        _prepared: ClassVar[bool]
+
+        @classmethod
+        def from_dict(cls: Type[_E], data: Any, path: Optional[_Path] = None) -> _E:
+            """Build the entity from the daemon's JSON object, validating every field."""
+            raise NotImplementedError
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The entity as JSON-ready data (the daemon's wire form), unknown keys included."""
+        result = {name: _dump(getattr(self, name)) for name in self._field_names}
+        result.update(self.extra)
+        return result
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _entity
+else:
+    def _entity(cls):
+        """Class decorator: declare an entity (prepared on first use, see above)."""
+        cls.__init__ = _PrepareOnFirstUse("__init__")
+        cls.from_dict = _PrepareOnFirstUse("from_dict")
+        return cls
+
+
+def _dump(value: Any) -> Any:
     """Turn entity values back into JSON-ready data (the daemon's wire form)."""
     if isinstance(value, _Entity):
         return value.to_dict()
@@ -1100,99 +1594,40 @@ def _dump(value):
         return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
     if hasattr(value, "isoformat"):
         return _format_datetime(value)
+    if type(value).__name__ == "Decimal":
+        return str(value)
     return value
 
 
-class _Entity(_Deferred):
-    """Base of every entity: ``from_dict`` with validation, ``to_dict``, unknown keys kept.
-
-    ``extra`` holds the keys the daemon sent that this client version does not know.
-    """
-
-    extra = {}  # replaced per instance by from_dict; never mutated here
-
-    @classmethod
-    def _fields_ready(cls):
-        import dataclasses
-
-        fields = dataclasses.fields(cls)
-        cls._field_names = tuple(field.name for field in fields)
-        cls._field_keys = frozenset(cls._field_names)
-        cls._build = _compile_builder(cls, fields, dataclasses.MISSING)
-
-    _field_names = None  # set on each entity class when it becomes a dataclass
-
-    @classmethod
-    def from_dict(cls, data, path=None):
-        """Build the entity from the daemon's JSON object, validating every field."""
-        if path is None:
-            path = cls.__name__
-        if not isinstance(data, dict):
-            raise _invalid(path, "an object", data)
-        if cls._field_names is None:
-            _materialise_dataclasses()
-        entity = cls._build(data, path)
-        if not cls._field_keys.issuperset(data):
-            entity.extra = {key: value for key, value in data.items()
-                            if key not in cls._field_keys}
-        return entity
-
-    def to_dict(self):
-        """The entity as JSON-ready data, unknown keys included."""
-        result = {name: _dump(getattr(self, name)) for name in self._field_names}
-        result.update(self.extra)
-        return result
+def _parse(cls: Type[_E], data: Any, route: str) -> _E:
+    """Validate ``data`` of a response as ``cls``; the error names the route."""
+    try:
+        if data is None:
+            raise ResponseValidationError("the daemon's response has no data (null)", path="data")
+        return cls.from_dict(data, "data")
+    except ResponseValidationError as exc:
+        exc.route = route
+        raise
 
 
-_entity = _dataclass()  # entities are plain (mutable) dataclasses
+def _parse_list(cls: Type[_E], data: Any, route: str) -> List[_E]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ResponseValidationError("the daemon's response data is %s, not an array"
+                                      % _type_name(data), path="data", route=route)
+    try:
+        return [cls.from_dict(item, ("data", index)) for index, item in enumerate(data)]
+    except ResponseValidationError as exc:
+        exc.route = route
+        raise
 
 
-def _compile_builder(cls, fields, missing):
-    """Write the field loop of ``cls.from_dict`` out as straight-line code, as dataclasses
-    does for ``__init__``: a plugin listing builds some eighty entities, and the loop
-    (tuple unpacking, a converter call even for a plain string) was most of the time.
-
-    For each field, in order: a missing key (or null, unless the converter takes null)
-    is an error if the field is required, else its default; anything else goes through
-    the converter, except a value that already has the type a string converter wants.
-    """
-    names = {"cls": cls, "_UNSET": _UNSET, "_missing": _missing}
-    lines = ["def build(data, path):", "    get = data.get"]
-    for index, field in enumerate(fields):
-        value = "v%d" % index
-        conv = field.metadata.get("conv", _conv_any)
-        null_ok = getattr(conv, "optional", False)
-        names["conv%d" % index] = conv
-        lines.append("    %s = get(%r, _UNSET)" % (value, field.name))
-        lines.append("    if %s is _UNSET%s:" % (value, "" if null_ok else " or %s is None" % value))
-        if field.metadata.get("required", False):
-            lines.append("        raise _missing(path, %r, %s)" % (field.name, value))
-        elif field.default_factory is not missing:
-            names["factory%d" % index] = field.default_factory
-            lines.append("        %s = factory%d()" % (value, index))
-        else:
-            names["default%d" % index] = field.default
-            lines.append("        %s = default%d" % (value, index))
-        if conv is _conv_any:
-            continue
-        if conv is _conv_str or getattr(conv, "inner", None) is _conv_str:
-            skip = "type(%s) is not str" % value
-            if conv is not _conv_str:
-                skip += " and %s is not None" % value
-            lines.append("    elif %s:" % skip)
-        else:
-            lines.append("    else:")
-        lines.append("        %s = conv%d(%s, (path, %r))" % (value, index, value, field.name))
-    lines.append("    return cls(%s)" % ", ".join("v%d" % index for index in range(len(fields))))
-    exec("\n".join(lines), names)  # noqa: S102 - our own generated source, no input in it
-    return names["build"]
-
-
-def _missing(path, name, value):
-    path = _path_text((path, name))
-    return ResponseValidationError(
-        "the daemon's response %s the required field %s"
-        % ("lacks" if value is _UNSET else "has null for", path), path=path)
+def _expect_bool(data: Any, route: str) -> bool:
+    if not isinstance(data, bool):
+        raise ResponseValidationError("the daemon's response data is %s, not a boolean"
+                                      % _type_name(data), path="data", route=route)
+    return data
 
 
 # =============================================================================
@@ -1204,75 +1639,69 @@ def _missing(path, name, value):
 class I18nObject(_Entity):
     """A localised text. The daemon always sends en_US and omits empty translations."""
 
-    en_US: str = _field(_conv_str, default="")
-    zh_Hans: "Optional[str]" = _field(_optional(_conv_str))
-    ja_JP: "Optional[str]" = _field(_optional(_conv_str))
-    pt_BR: "Optional[str]" = _field(_optional(_conv_str))
+    en_US: str = ""
+    zh_Hans: Optional[str] = None
+    ja_JP: Optional[str] = None
+    pt_BR: Optional[str] = None
 
-    def get(self, language="en_US"):
+    def get(self, language: str = "en_US") -> str:
         """The text in ``language``, falling back to en_US."""
-        return getattr(self, language, None) or self.extra.get(language) or self.en_US
+        text = getattr(self, language, None) or self.extra.get(language)
+        return text if isinstance(text, str) and text else self.en_US
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.en_US
-
-
-_i18n = _entity_conv(I18nObject)
-_opt_i18n = _optional(_i18n)
 
 
 @_entity
 class PluginPermissions(_Entity):
     """What a plugin may do; each entry is the daemon's object for it, or None."""
 
-    tool: "Optional[dict]" = _field(_optional(_conv_dict))
-    model: "Optional[dict]" = _field(_optional(_conv_dict))
-    node: "Optional[dict]" = _field(_optional(_conv_dict))
-    endpoint: "Optional[dict]" = _field(_optional(_conv_dict))
-    app: "Optional[dict]" = _field(_optional(_conv_dict))
-    storage: "Optional[dict]" = _field(_optional(_conv_dict))
+    tool: Optional[Dict[str, Any]] = None
+    model: Optional[Dict[str, Any]] = None
+    node: Optional[Dict[str, Any]] = None
+    endpoint: Optional[Dict[str, Any]] = None
+    app: Optional[Dict[str, Any]] = None
+    storage: Optional[Dict[str, Any]] = None
 
 
 @_entity
 class PluginResourceRequirements(_Entity):
     """Resources a plugin asks for: memory in bytes and permissions."""
 
-    memory: int = _field(_conv_int, default=0)
-    permission: "Optional[PluginPermissions]" = _field(_optional(_entity_conv(PluginPermissions)))
-
-
-_str_list = _list_of(_conv_str)
+    memory: int = 0
+    permission: Optional[PluginPermissions] = None
 
 
 @_entity
 class PluginExtensions(_Entity):
     """The declaration files a package lists per extension kind."""
 
-    tools: "List[str]" = _field(_str_list, factory=list)
-    models: "List[str]" = _field(_str_list, factory=list)
-    endpoints: "List[str]" = _field(_str_list, factory=list)
-    agent_strategies: "List[str]" = _field(_str_list, factory=list)
-    datasources: "List[str]" = _field(_str_list, factory=list)
-    triggers: "List[str]" = _field(_str_list, factory=list)
+    tools: List[str] = []
+    models: List[str] = []
+    endpoints: List[str] = []
+    agent_strategies: List[str] = []
+    datasources: List[str] = []
+    triggers: List[str] = []
 
 
 @_entity
 class PluginRunner(_Entity):
     """How the daemon runs the plugin (language, interpreter version, entrypoint)."""
 
-    language: str = _field(_conv_str, default="")
-    version: str = _field(_conv_str, default="")
-    entrypoint: str = _field(_conv_str, default="")
+    language: str = ""
+    version: str = ""
+    entrypoint: str = ""
 
 
 @_entity
 class PluginMeta(_Entity):
     """Manifest meta: manifest spec version, architectures, runner."""
 
-    version: str = _field(_conv_str, default="")
-    arch: "List[str]" = _field(_str_list, factory=list)
-    runner: "Optional[PluginRunner]" = _field(_optional(_entity_conv(PluginRunner)))
-    minimum_dify_version: "Optional[str]" = _field(_optional(_conv_str))
+    version: str = ""
+    arch: List[str] = []
+    runner: Optional[PluginRunner] = None
+    minimum_dify_version: Optional[str] = None
 
 
 # =============================================================================
@@ -1284,121 +1713,111 @@ class PluginMeta(_Entity):
 class ToolProviderIdentity(_Entity):
     """Who a tool provider is. After listing, ``name`` is ``plugin_id/provider_name``."""
 
-    name: str = _field(_conv_str, required=True)
-    author: str = _field(_conv_str, default="")
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    description: "Optional[I18nObject]" = _field(_opt_i18n)
-    icon: str = _field(_conv_str, default="")
-    icon_dark: str = _field(_conv_str, default="")
-    tags: "List[str]" = _field(_str_list, factory=list)  # any string: the tag set grows
+    name: str = _REQUIRED
+    author: str = ""
+    label: Optional[I18nObject] = None
+    description: Optional[I18nObject] = None
+    icon: str = ""
+    icon_dark: str = ""
+    tags: List[str] = []  # any string: the tag set grows
 
 
 @_entity
 class ProviderConfigOption(_Entity):
     """One choice of a select-type credential."""
 
-    value: str = _field(_conv_any, default="")
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
+    value: _Text = ""
+    label: Optional[I18nObject] = None
 
 
 @_entity
 class ProviderConfig(_Entity):
     """One credential (or OAuth setting) a provider asks for."""
 
-    name: str = _field(_conv_str, required=True)
-    type: str = _field(_conv_str, default="")
-    scope: "Optional[str]" = _field(_optional(_conv_str))
-    required: bool = _field(_conv_bool, default=False)
-    default: "Any" = _field(_conv_any)
-    options: "List[ProviderConfigOption]" = _field(
-        _list_of(_entity_conv(ProviderConfigOption)), factory=list)
-    multiple: bool = _field(_conv_bool, default=False)
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    help: "Optional[I18nObject]" = _field(_opt_i18n)
-    url: "Optional[str]" = _field(_optional(_conv_str))
-    placeholder: "Optional[I18nObject]" = _field(_opt_i18n)
-
-
-_provider_configs = _list_of(_entity_conv(ProviderConfig))
+    name: str = _REQUIRED
+    type: str = ""
+    scope: Optional[str] = None
+    required: bool = False
+    default: Any = None
+    options: List[ProviderConfigOption] = []
+    multiple: bool = False
+    label: Optional[I18nObject] = None
+    help: Optional[I18nObject] = None
+    url: Optional[str] = None
+    placeholder: Optional[I18nObject] = None
 
 
 @_entity
 class ToolOAuthSchema(_Entity):
     """OAuth settings of a provider: client settings and the credentials it yields."""
 
-    client_schema: "List[ProviderConfig]" = _field(_provider_configs, factory=list)
-    credentials_schema: "List[ProviderConfig]" = _field(_provider_configs, factory=list)
+    client_schema: List[ProviderConfig] = []
+    credentials_schema: List[ProviderConfig] = []
 
 
 @_entity
 class ToolParameterOption(_Entity):
-    """One choice of a select parameter. ``value`` is always a string, as in Dify."""
+    """One choice of a select parameter. ``value`` is a string (a number is made one)."""
 
-    value: str = _field(_conv_any, default="")
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    icon: str = _field(_optional(_conv_str), default="")
-
-    def __post_init__(self):
-        if not isinstance(self.value, str) and self.value is not None:
-            self.value = str(self.value)
+    value: _Text = ""
+    label: Optional[I18nObject] = None
+    icon: str = ""
 
 
 @_entity
 class ToolParameter(_Entity):
     """A tool parameter as declared. ``type`` is kept as sent, so new types still load."""
 
-    name: str = _field(_conv_str, required=True)
-    type: str = _field(_conv_str, required=True)
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    human_description: "Optional[I18nObject]" = _field(_opt_i18n)
-    scope: "Optional[str]" = _field(_optional(_conv_str))
-    form: str = _field(_conv_str, default="llm")
-    llm_description: str = _field(_optional(_conv_str), default="")
-    required: bool = _field(_conv_bool, default=False)
-    auto_generate: "Optional[dict]" = _field(_optional(_conv_dict))
-    template: "Optional[dict]" = _field(_optional(_conv_dict))
-    default: "Any" = _field(_conv_any)
-    min: "Optional[float]" = _field(_optional(_conv_number))
-    max: "Optional[float]" = _field(_optional(_conv_number))
-    multiple: bool = _field(_conv_bool, default=False)
-    precision: "Optional[int]" = _field(_optional(_conv_int))
-    options: "List[ToolParameterOption]" = _field(
-        _list_of(_entity_conv(ToolParameterOption)), factory=list)
-    placeholder: "Optional[I18nObject]" = _field(_opt_i18n)
-    input_schema: "Optional[dict]" = _field(_optional(_conv_dict))
+    name: str = _REQUIRED
+    type: str = _REQUIRED
+    label: Optional[I18nObject] = None
+    human_description: Optional[I18nObject] = None
+    scope: Optional[str] = None
+    form: str = "llm"
+    llm_description: str = ""
+    required: bool = False
+    auto_generate: Optional[Dict[str, Any]] = None
+    template: Optional[Dict[str, Any]] = None
+    default: Any = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    multiple: bool = False
+    precision: Optional[int] = None
+    options: List[ToolParameterOption] = []
+    placeholder: Optional[I18nObject] = None
+    input_schema: Optional[Dict[str, Any]] = None
 
 
 @_entity
 class ToolIdentity(_Entity):
     """Who a tool is. ``provider`` is filled in by the client (the daemon omits it)."""
 
-    name: str = _field(_conv_str, required=True)
-    author: str = _field(_conv_str, default="")
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    provider: str = _field(_conv_str, default="")
-    icon: "Optional[str]" = _field(_optional(_conv_str))
+    name: str = _REQUIRED
+    author: str = ""
+    label: Optional[I18nObject] = None
+    provider: str = ""
+    icon: Optional[str] = None
 
 
 @_entity
 class ToolDescription(_Entity):
     """A tool's description for people (``human``) and for the model (``llm``)."""
 
-    human: "Optional[I18nObject]" = _field(_opt_i18n)
-    llm: str = _field(_conv_str, default="")
+    human: Optional[I18nObject] = None
+    llm: str = ""
 
 
 @_entity
 class ToolDeclaration(_Entity):
     """One tool: identity, description, parameters and output schema ($refs resolved)."""
 
-    identity: ToolIdentity = _field(_entity_conv(ToolIdentity), required=True)
-    description: "Optional[ToolDescription]" = _field(_optional(_entity_conv(ToolDescription)))
-    parameters: "List[ToolParameter]" = _field(_list_of(_entity_conv(ToolParameter)),
-                                               factory=list)
-    output_schema: dict = _field(_conv_dict_or_empty, factory=dict)
-    has_runtime_parameters: bool = _field(_conv_bool, default=False)
+    identity: ToolIdentity = _REQUIRED
+    description: Optional[ToolDescription] = None
+    parameters: List[ToolParameter] = []
+    output_schema: Dict[str, Any] = {}
+    has_runtime_parameters: bool = False
 
-    def parameter(self, name):
+    def parameter(self, name: str) -> Optional[ToolParameter]:
         """The declared parameter called ``name``, or None."""
         for parameter in self.parameters:
             if parameter.name == name:
@@ -1410,13 +1829,12 @@ class ToolDeclaration(_Entity):
 class ToolProviderDeclaration(_Entity):
     """A tool provider's declaration: identity, credentials and its tools."""
 
-    identity: ToolProviderIdentity = _field(_entity_conv(ToolProviderIdentity), required=True)
-    credentials_schema: "List[ProviderConfig]" = _field(_provider_configs, factory=list)
-    oauth_schema: "Optional[ToolOAuthSchema]" = _field(_optional(_entity_conv(ToolOAuthSchema)))
-    tools: "List[ToolDeclaration]" = _field(_list_of(_entity_conv(ToolDeclaration)),
-                                            factory=list)
+    identity: ToolProviderIdentity = _REQUIRED
+    credentials_schema: List[ProviderConfig] = []
+    oauth_schema: Optional[ToolOAuthSchema] = None
+    tools: List[ToolDeclaration] = []
 
-    def tool(self, name):
+    def tool(self, name: str) -> Optional[ToolDeclaration]:
         """The tool called ``name``, or None."""
         for tool in self.tools:
             if tool.identity.name == name:
@@ -1433,18 +1851,17 @@ class PluginToolProviderEntity(_Entity):
     takes.
     """
 
-    provider: str = _field(_conv_str, required=True)
-    plugin_id: str = _field(_conv_str, required=True)
-    plugin_unique_identifier: str = _field(_conv_str, default="")
-    declaration: "Optional[ToolProviderDeclaration]" = _field(
-        _optional(_entity_conv(ToolProviderDeclaration)))
-    id: "Optional[str]" = _field(_optional(_conv_str))
-    tenant_id: "Optional[str]" = _field(_optional(_conv_str))
-    created_at: "Any" = _field(_optional(_conv_datetime))
-    updated_at: "Any" = _field(_optional(_conv_datetime))
+    provider: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = ""
+    declaration: Optional[ToolProviderDeclaration] = None
+    id: Optional[str] = None
+    tenant_id: Optional[str] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
 
     @property
-    def full_name(self):
+    def full_name(self) -> str:
         """``plugin_id/provider_name``: what ``invoke`` takes as ``tool_provider``."""
         return "%s/%s" % (self.plugin_id, self.provider)
 
@@ -1465,33 +1882,31 @@ class PluginDeclaration(_Entity):
     agent_strategy, datasource, trigger) are kept as the daemon's objects.
     """
 
-    name: str = _field(_conv_str, required=True)
-    version: str = _field(_conv_str, required=True)
-    author: str = _field(_conv_str, default="")
-    type: str = _field(_conv_str, default="plugin")
-    label: "Optional[I18nObject]" = _field(_opt_i18n)
-    description: "Optional[I18nObject]" = _field(_opt_i18n)
-    icon: str = _field(_conv_str, default="")
-    icon_dark: str = _field(_optional(_conv_str), default="")
-    resource: "Optional[PluginResourceRequirements]" = _field(
-        _optional(_entity_conv(PluginResourceRequirements)))
-    plugins: "Optional[PluginExtensions]" = _field(_optional(_entity_conv(PluginExtensions)))
-    meta: "Optional[PluginMeta]" = _field(_optional(_entity_conv(PluginMeta)))
-    tags: "List[str]" = _field(_str_list, factory=list)
-    created_at: "Any" = _field(_optional(_conv_datetime))
-    privacy: "Optional[str]" = _field(_optional(_conv_str))
-    repo: "Optional[str]" = _field(_optional(_conv_str))
-    verified: bool = _field(_conv_bool, default=False)
-    tool: "Optional[ToolProviderDeclaration]" = _field(
-        _optional(_entity_conv(ToolProviderDeclaration)))
-    model: "Optional[dict]" = _field(_optional(_conv_dict))
-    endpoint: "Optional[dict]" = _field(_optional(_conv_dict))
-    agent_strategy: "Optional[dict]" = _field(_optional(_conv_dict))
-    datasource: "Optional[dict]" = _field(_optional(_conv_dict))
-    trigger: "Optional[dict]" = _field(_optional(_conv_dict))
+    name: str = _REQUIRED
+    version: str = _REQUIRED
+    author: str = ""
+    type: str = "plugin"
+    label: Optional[I18nObject] = None
+    description: Optional[I18nObject] = None
+    icon: str = ""
+    icon_dark: str = ""
+    resource: Optional[PluginResourceRequirements] = None
+    plugins: Optional[PluginExtensions] = None
+    meta: Optional[PluginMeta] = None
+    tags: List[str] = []
+    created_at: Optional[datetime] = None
+    privacy: Optional[str] = None
+    repo: Optional[str] = None
+    verified: bool = False
+    tool: Optional[ToolProviderDeclaration] = None
+    model: Optional[Dict[str, Any]] = None
+    endpoint: Optional[Dict[str, Any]] = None
+    agent_strategy: Optional[Dict[str, Any]] = None
+    datasource: Optional[Dict[str, Any]] = None
+    trigger: Optional[Dict[str, Any]] = None
 
     @property
-    def category(self):
+    def category(self) -> str:
         """tool, model, datasource, agent-strategy, trigger or extension (as Dify derives it)."""
         for attribute, category in _PLUGIN_CATEGORY_ORDER:
             if getattr(self, attribute):
@@ -1499,120 +1914,109 @@ class PluginDeclaration(_Entity):
         return "extension"
 
 
-_declaration = _entity_conv(PluginDeclaration)
-
-
 @_entity
 class PluginVerification(_Entity):
     """Who signed a package: langgenius, partner or community."""
 
-    authorized_category: str = _field(_conv_str, required=True)
+    authorized_category: str = _REQUIRED
 
 
 @_entity
 class PluginDecodeResponse(_Entity):
     """A decoded package: its unique identifier, manifest and signature verification."""
 
-    unique_identifier: str = _field(_conv_str, required=True)
-    manifest: PluginDeclaration = _field(_declaration, required=True)
-    verification: "Optional[PluginVerification]" = _field(
-        _optional(_entity_conv(PluginVerification)))
+    unique_identifier: str = _REQUIRED
+    manifest: PluginDeclaration = _REQUIRED
+    verification: Optional[PluginVerification] = None
 
 
 @_entity
 class GithubDependency(_Entity):
     """A bundle dependency released on GitHub."""
 
-    repo: str = _field(_conv_str, default="")
-    release: str = _field(_conv_str, default="")
-    packages: str = _field(_conv_str, default="")
-    repo_address: str = _field(_conv_str, default="")
+    repo: str = ""
+    release: str = ""
+    packages: str = ""
+    repo_address: str = ""
 
 
 @_entity
 class MarketplaceDependency(_Entity):
     """A bundle dependency from the marketplace."""
 
-    organization: str = _field(_conv_str, default="")
-    plugin: str = _field(_conv_str, default="")
-    version: str = _field(_conv_str, default="")
+    organization: str = ""
+    plugin: str = ""
+    version: str = ""
 
 
 @_entity
 class PackageDependency(_Entity):
     """A package carried inside the bundle (already uploaded by the daemon)."""
 
-    unique_identifier: str = _field(_conv_str, required=True)
-    manifest: "Optional[PluginDeclaration]" = _field(_optional(_declaration))
+    unique_identifier: str = _REQUIRED
+    manifest: Optional[PluginDeclaration] = None
 
 
-_BUNDLE_VALUE_TYPES = {"github": GithubDependency, "marketplace": MarketplaceDependency,
-                       "package": PackageDependency}
-
-
-def _conv_bundle_value(value, path):
-    return value  # resolved in PluginBundleDependency.from_dict, which knows the type
+_TAGGED_UNIONS["BundleDependencyValue"] = _TaggedUnion(
+    "type", {"github": GithubDependency, "marketplace": MarketplaceDependency,
+             "package": PackageDependency}, sibling=True)
+if TYPE_CHECKING:
+    #: What a bundle dependency holds, by its ``type``; another type keeps the raw object.
+    BundleDependencyValue = Union[GithubDependency, MarketplaceDependency, PackageDependency,
+                                  Dict[str, Any]]
 
 
 @_entity
 class PluginBundleDependency(_Entity):
-    """One dependency of a bundle. ``value`` is typed by ``type``; an unknown type keeps
-    the daemon's object."""
+    """One dependency of a bundle. ``value`` is typed by ``type`` (github, marketplace,
+    package); an unknown type keeps the daemon's object."""
 
-    type: str = _field(_conv_str, required=True)
-    value: "Any" = _field(_conv_bundle_value, required=True)
-
-    @classmethod
-    def from_dict(cls, data, path=None):
-        entity = super().from_dict(data, path)
-        value_cls = _BUNDLE_VALUE_TYPES.get(entity.type)
-        if value_cls is not None:
-            entity.value = value_cls.from_dict(entity.value, (path or cls.__name__, "value"))
-        return entity
+    type: str = _REQUIRED
+    value: BundleDependencyValue = _REQUIRED
 
 
 @_entity
 class PluginInstallTaskStartResponse(_Entity):
-    """Answer to an install or upgrade: either everything was already installed
-    (``all_installed`` and an empty ``task_id``) or a task to follow."""
+    """Answer to an install or upgrade.
 
-    all_installed: bool = _field(_conv_bool, required=True)
-    task_id: str = _field(_optional(_conv_str), default="")
+    ``all_installed`` true means the daemon had nothing to wait for: the exact
+    packages already ran on the daemon (for any tenant), and it has just installed
+    them for this tenant, synchronously. Otherwise ``task_id`` names the task to follow.
+    """
 
-
-_task_status = _enum_conv(PluginInstallTaskStatus)
+    all_installed: bool = _REQUIRED
+    task_id: str = ""
 
 
 @_entity
 class PluginInstallTaskPluginStatus(_Entity):
     """One plugin of an install task, with its status and latest progress message."""
 
-    plugin_unique_identifier: str = _field(_conv_str, required=True)
-    plugin_id: str = _field(_conv_str, default="")
-    status: "Union[PluginInstallTaskStatus, str]" = _field(_task_status, required=True)
-    message: str = _field(_optional(_conv_str), default="")
-    icon: str = _field(_optional(_conv_str), default="")
-    icon_dark: str = _field(_optional(_conv_str), default="")
-    labels: "Optional[I18nObject]" = _field(_opt_i18n)
-    source: "Optional[str]" = _field(_optional(_conv_str))
+    plugin_unique_identifier: str = _REQUIRED
+    plugin_id: str = ""
+    status: Union[PluginInstallTaskStatus, str] = _REQUIRED
+    message: str = ""
+    icon: str = ""
+    icon_dark: str = ""
+    labels: Optional[I18nObject] = None
+    source: Optional[str] = None
 
 
 @_entity
 class PluginInstallTask(_Entity):
     """An install (or upgrade) task and the status of each of its plugins."""
 
-    id: str = _field(_conv_str, required=True)
-    status: "Union[PluginInstallTaskStatus, str]" = _field(_task_status, required=True)
-    tenant_id: str = _field(_conv_str, default="")
-    total_plugins: int = _field(_conv_int, default=0)
-    completed_plugins: int = _field(_conv_int, default=0)
-    plugins: "List[PluginInstallTaskPluginStatus]" = _field(
-        _list_of(_entity_conv(PluginInstallTaskPluginStatus)), factory=list)
-    created_at: "Any" = _field(_optional(_conv_datetime))
-    updated_at: "Any" = _field(_optional(_conv_datetime))
+    id: str = _REQUIRED
+    status: Union[PluginInstallTaskStatus, str] = _REQUIRED
+    tenant_id: str = ""
+    total_plugins: int = 0
+    completed_plugins: int = 0
+    plugins: List[PluginInstallTaskPluginStatus] = []
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
         return self.status in (PluginInstallTaskStatus.Success, PluginInstallTaskStatus.Failed)
 
 
@@ -1621,87 +2025,83 @@ class MissingPluginDependency(_Entity):
     """A wanted identifier that is not installed; ``current_identifier`` is the installed
     version of the same plugin, or empty when none is installed."""
 
-    plugin_unique_identifier: str = _field(_conv_str, required=True)
-    current_identifier: "Optional[str]" = _field(_optional(_conv_str))
-
-
-_source = _enum_conv(PluginInstallationSource)
+    plugin_unique_identifier: str = _REQUIRED
+    current_identifier: Optional[str] = None
 
 
 @_entity
 class PluginInstallation(_Entity):
     """A plugin installed for a tenant. ``id`` is the installation id ``uninstall`` takes."""
 
-    id: str = _field(_conv_str, required=True)
-    plugin_id: str = _field(_conv_str, required=True)
-    plugin_unique_identifier: str = _field(_conv_str, required=True)
-    tenant_id: str = _field(_conv_str, default="")
-    version: str = _field(_conv_str, default="")
-    checksum: str = _field(_conv_str, default="")
-    runtime_type: str = _field(_conv_str, default="")
-    source: "Union[PluginInstallationSource, str]" = _field(_optional(_source), default="")
-    meta: dict = _field(_conv_dict_or_empty, factory=dict)
-    endpoints_setups: int = _field(_conv_int, default=0)
-    endpoints_active: int = _field(_conv_int, default=0)
-    declaration: "Optional[PluginDeclaration]" = _field(_optional(_declaration))
-    created_at: "Any" = _field(_optional(_conv_datetime))
-    updated_at: "Any" = _field(_optional(_conv_datetime))
+    id: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = _REQUIRED
+    tenant_id: str = ""
+    version: str = ""
+    checksum: str = ""
+    runtime_type: str = ""
+    source: Union[PluginInstallationSource, str] = ""
+    meta: Dict[str, Any] = {}
+    endpoints_setups: int = 0
+    endpoints_active: int = 0
+    declaration: Optional[PluginDeclaration] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
 
 
 @_entity
 class PluginEntity(PluginInstallation):
     """A plugin as listed: an installation plus its ``name`` and ``installation_id``."""
 
-    name: str = _field(_conv_str, default="")
-    installation_id: str = _field(_conv_str, default="")
-
-
-_builtin_list = list
+    name: str = ""
+    installation_id: str = ""
 
 
 @_entity
 class PluginListResponse(_Entity):
     """One page of installed plugins and the tenant's total count."""
 
-    total: int = _field(_conv_int, required=True)
-    list: "List[PluginEntity]" = _field(_list_of(_entity_conv(PluginEntity)),
-                                        factory=_builtin_list)
+    total: int = _REQUIRED
+    list: List[PluginEntity] = []
 
 
 @_entity
 class DaemonHealth(_Entity):
     """The daemon's /health/check answer."""
 
-    status: str = _field(_conv_str, required=True)
-    version: str = _field(_optional(_conv_str), default="")
-    build_time: str = _field(_optional(_conv_str), default="")
-    platform: str = _field(_optional(_conv_str), default="")
-    pool_status: "Optional[dict]" = _field(_optional(_conv_dict))
-    active_requests: "Optional[int]" = _field(_optional(_conv_int))
-    active_dispatch_requests: "Optional[int]" = _field(_optional(_conv_int))
+    status: str = _REQUIRED
+    version: str = ""
+    build_time: str = ""
+    platform: str = ""
+    pool_status: Optional[Dict[str, Any]] = None
+    active_requests: Optional[int] = None
+    active_dispatch_requests: Optional[int] = None
 
 
 # =============================================================================
-# Entities: tool invoke messages
+# Entities: stream messages
 # =============================================================================
+#
+# Tool invocations (and agent strategies and datasources, which share the shape)
+# stream messages {type, message, meta}; `message` is typed by `type`.
 
 
 @_entity
 class TextMessage(_Entity):
     """``text``, and the URL of ``link``, ``image``, ``image_link`` and ``binary_link``."""
 
-    text: str = _field(_conv_str, required=True)
+    text: str = _REQUIRED
 
 
 @_entity
 class JsonMessage(_Entity):
     """A JSON result. ``data`` is the same object as ``json_object``."""
 
-    json_object: "Any" = _field(_conv_any)
-    suppress_output: bool = _field(_conv_bool, default=False)
+    json_object: Any = None
+    suppress_output: bool = False
 
     @property
-    def data(self):
+    def data(self) -> Any:
         return self.json_object
 
 
@@ -1709,96 +2109,80 @@ class JsonMessage(_Entity):
 class BlobMessage(_Entity):
     """Binary content, base64-decoded (or merged from ``blob_chunk`` pieces)."""
 
-    blob: bytes = _field(required=True, default=b"")
+    blob: bytes = _REQUIRED
 
 
 @_entity
 class BlobChunkMessage(_Entity):
     """One piece of a blob: pieces with the same ``id`` end with one whose ``end`` is true."""
 
-    id: str = _field(_conv_str, required=True)
-    sequence: int = _field(_conv_int, default=0)
-    total_length: int = _field(_conv_int, default=0)
-    blob: bytes = _field(default=b"")
-    end: bool = _field(_conv_bool, default=False)
+    id: str = _REQUIRED
+    sequence: int = 0
+    total_length: int = 0
+    blob: bytes = b""
+    end: bool = False
 
 
 @_entity
 class VariableMessage(_Entity):
     """A workflow variable; with ``stream`` true the value is one text fragment."""
 
-    variable_name: str = _field(_conv_str, required=True)
-    variable_value: "Any" = _field(_conv_any)
-    stream: bool = _field(_conv_bool, default=False)
+    variable_name: str = _REQUIRED
+    variable_value: Any = None
+    stream: bool = False
 
 
 @_entity
 class LogMessage(_Entity):
     """A step log of the tool; ``parent_id`` links nested steps."""
 
-    id: str = _field(_conv_str, default="")
-    label: str = _field(_conv_str, default="")
-    parent_id: "Optional[str]" = _field(_optional(_conv_str))
-    error: "Optional[str]" = _field(_optional(_conv_str))
-    status: str = _field(_conv_str, default="")
-    data: dict = _field(_conv_dict_or_empty, factory=dict)
-    metadata: dict = _field(_conv_dict_or_empty, factory=dict)
+    id: str = ""
+    label: str = ""
+    parent_id: Optional[str] = None
+    error: Optional[str] = None
+    status: str = ""
+    data: Dict[str, Any] = {}
+    metadata: Dict[str, Any] = {}
 
 
 @_entity
 class RetrieverResourceMessage(_Entity):
     """Retrieved knowledge items and the context built from them."""
 
-    retriever_resources: "List[dict]" = _field(_list_of(_conv_dict), factory=list)
-    context: str = _field(_optional(_conv_str), default="")
+    retriever_resources: List[Dict[str, Any]] = []
+    context: str = ""
 
 
 @_entity
 class FileMessage(_Entity):
     """A ``file`` message: the daemon passes the plugin's object through, kept in ``data``."""
 
-    data: "Any" = _field(_conv_any)
+    data: Any = None
+
+    def to_dict(self) -> Any:
+        return _dump(self.data)
 
 
 @_entity
 class UnknownMessage(_Entity):
     """A message of a type this client version does not know, kept as sent."""
 
-    data: "Any" = _field(_conv_any)
+    data: Any = None
+
+    def to_dict(self) -> Any:
+        return _dump(self.data)
 
 
-#: binascii checks base64 strictly itself from Python 3.11 on; before, a regex does.
-_STRICT_BASE64 = sys.version_info >= (3, 11)
-_BASE64_TEXT = _Regex(r"[A-Za-z0-9+/]*={0,2}\Z")
-
-
-def _decode_base64(value, path):
-    """Strict base64 (no stray characters), like base64.b64decode(validate=True)."""
-    if not isinstance(value, str):
-        raise _invalid(path, "a base64 string", value)
-    try:
-        if _STRICT_BASE64:
-            return binascii.a2b_base64(value, strict_mode=True)
-        if _BASE64_TEXT.match(value):
-            return binascii.a2b_base64(value)
-    except (binascii.Error, ValueError):  # ValueError: a str that is not ASCII
-        pass
-    path = _path_text(path)
-    raise ResponseValidationError("%s is not valid base64" % path, path=path)
-
-
-def _text_message(raw, path):
-    if type(raw) is dict:
+def _text_message(raw: Any, path: _Path) -> TextMessage:
+    """The common case on its own short path: a dict with one string ``text``."""
+    if type(raw) is dict and len(raw) == 1:
         text = raw.get("text")
         if type(text) is str:
-            message = TextMessage(text)
-            if len(raw) > 1:
-                message.extra = {k: v for k, v in raw.items() if k != "text"}
-            return message
+            return TextMessage(text)
     return TextMessage.from_dict(raw, path)
 
 
-def _json_message(raw, path):
+def _json_message(raw: Any, path: _Path) -> JsonMessage:
     if not isinstance(raw, dict):
         raise _invalid(path, "an object", raw)
     if "json_object" not in raw:  # as Dify does: a bare object is the JSON itself
@@ -1806,36 +2190,19 @@ def _json_message(raw, path):
     return JsonMessage.from_dict(raw, path)
 
 
-def _blob_message(raw, path):
-    if not isinstance(raw, dict):
-        raise _invalid(path, "an object", raw)
-    message = BlobMessage(blob=_decode_base64(raw.get("blob"), (path, "blob")))
-    if len(raw) > 1:
-        message.extra = {k: v for k, v in raw.items() if k != "blob"}
-    return message
-
-
-def _blob_chunk_message(raw, path):
-    if not isinstance(raw, dict):
-        raise _invalid(path, "an object", raw)
-    blob = raw.get("blob")
-    message = BlobChunkMessage.from_dict({key: value for key, value in raw.items()
-                                          if key != "blob"}, path)
-    message.blob = b"" if blob in (None, "") else _decode_base64(blob, (path, "blob"))
-    return message
-
-
-def _file_message(raw, path):
-    return FileMessage(data=raw)
-
-
-_MESSAGE_BUILDERS = {
-    "text": _text_message, "link": _text_message, "image": _text_message,
-    "image_link": _text_message, "binary_link": _text_message,
-    "json": _json_message, "blob": _blob_message, "blob_chunk": _blob_chunk_message,
-    "variable": VariableMessage.from_dict, "log": LogMessage.from_dict,
-    "retriever_resources": RetrieverResourceMessage.from_dict, "file": _file_message,
-}
+_TAGGED_UNIONS["ToolMessagePayload"] = _TaggedUnion(
+    "type", {"text": _text_message, "link": _text_message, "image": _text_message,
+             "image_link": _text_message, "binary_link": _text_message,
+             "json": _json_message, "blob": BlobMessage, "blob_chunk": BlobChunkMessage,
+             "variable": VariableMessage, "log": LogMessage,
+             "retriever_resources": RetrieverResourceMessage,
+             "file": lambda raw, path: FileMessage(data=raw)},
+    sibling=True, unknown=lambda raw, path: UnknownMessage(data=raw), null_ok=("file",))
+if TYPE_CHECKING:
+    #: The ``message`` of a stream message, by its ``type``.
+    ToolMessagePayload = Union[TextMessage, JsonMessage, BlobMessage, BlobChunkMessage,
+                               VariableMessage, LogMessage, RetrieverResourceMessage,
+                               FileMessage, UnknownMessage, None]
 
 
 @_entity
@@ -1848,43 +2215,9 @@ class ToolInvokeMessage(_Entity):
     is the plugin's free-form metadata (mime_type, filename, ...).
     """
 
-    type: str = _field(_conv_str, required=True)
-    message: "Any" = _field(_conv_any)
-    meta: "Optional[dict]" = _field(_optional(_conv_dict))
-
-    @classmethod
-    def from_dict(cls, data, path=None):
-        path = path or cls.__name__
-        if type(data) is not dict:
-            raise _invalid(path, "an object", data)
-        kind = data.get("type")
-        if type(kind) is not str:
-            raise _invalid((path, "type"), "a string", kind)
-        meta = data.get("meta")
-        if meta is not None and type(meta) is not dict:
-            raise _invalid((path, "meta"), "an object", meta)
-        raw = data.get("message")
-        builder = _MESSAGE_BUILDERS.get(kind)
-        if builder is None or (raw is None and kind != "file"):
-            message = UnknownMessage(data=raw) if builder is None else None
-        else:
-            message = builder(raw, (path, "message"))
-        entity = cls(kind, message, meta)
-        if len(data) > 3 or not ("message" in data and "meta" in data):
-            unknown = {k: v for k, v in data.items() if k not in ("type", "message", "meta")}
-            if unknown:
-                entity.extra = unknown
-        return entity
-
-    def to_dict(self):
-        message = self.message
-        if isinstance(message, (FileMessage, UnknownMessage)):
-            dumped = _dump(message.data)
-        else:
-            dumped = _dump(message)
-        result = {"type": self.type, "message": dumped, "meta": _dump(self.meta)}
-        result.update(self.extra)
-        return result
+    type: str = _REQUIRED
+    message: ToolMessagePayload = None
+    meta: Optional[Dict[str, Any]] = None
 
 
 # =============================================================================
@@ -1892,7 +2225,7 @@ class ToolInvokeMessage(_Entity):
 # =============================================================================
 
 
-def _check_tenant(tenant_id, argument="tenant_id"):
+def _check_tenant(tenant_id: Any, argument: str = "tenant_id") -> str:
     """Tenant ids are UUIDs (a uuid column on the daemon's PostgreSQL)."""
     if not isinstance(tenant_id, str) and type(tenant_id).__name__ == "UUID":
         tenant_id = str(tenant_id)
@@ -1903,11 +2236,11 @@ def _check_tenant(tenant_id, argument="tenant_id"):
     return tenant_id
 
 
-def _check_uuid(value, argument):
+def _check_uuid(value: Any, argument: str) -> str:
     return _check_tenant(value, argument)
 
 
-def _check_identifier(value, argument="plugin_unique_identifier"):
+def _check_identifier(value: Any, argument: str = "plugin_unique_identifier") -> str:
     if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
         raise InvalidArgumentError(
             "%s is not a plugin unique identifier: %r; expected [author/]name:version@checksum "
@@ -1916,20 +2249,20 @@ def _check_identifier(value, argument="plugin_unique_identifier"):
     return value
 
 
-def _check_identifiers(values, argument, limit):
+def _check_identifiers(values: Any, argument: str, limit: int) -> List[str]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InvalidArgumentError("%s must be a list of identifiers, got %r"
                                    % (argument, values), argument=argument)
-    values = _builtin_list(values)
-    if len(values) > limit:
+    items: List[str] = list(values)
+    if len(items) > limit:
         raise InvalidArgumentError("%s has %d items; the daemon accepts at most %d"
-                                   % (argument, len(values), limit), argument=argument)
-    for index, value in enumerate(values):
+                                   % (argument, len(items), limit), argument=argument)
+    for index, value in enumerate(items):
         _check_identifier(value, "%s[%d]" % (argument, index))
-    return values
+    return items
 
 
-def _check_plugin_id(value, argument="plugin_id"):
+def _check_plugin_id(value: Any, argument: str = "plugin_id") -> str:
     if not isinstance(value, str) or not _PLUGIN_ID_RE.match(value):
         raise InvalidArgumentError(
             "%s is not a plugin id: %r; expected author/name in lower case, e.g. acme/search"
@@ -1937,7 +2270,7 @@ def _check_plugin_id(value, argument="plugin_id"):
     return value
 
 
-def _check_page(page, page_size):
+def _check_page(page: Any, page_size: Any) -> None:
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise InvalidArgumentError("page must be an integer >= 1, got %r" % (page,),
                                    argument="page")
@@ -1947,7 +2280,7 @@ def _check_page(page, page_size):
                                    % (MAX_PAGE_SIZE, page_size), argument="page_size")
 
 
-def _check_text(value, argument, allow_empty=False):
+def _check_text(value: Any, argument: str, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or (not value and not allow_empty):
         raise InvalidArgumentError("%s must be a non-empty string, got %r" % (argument, value),
                                    argument=argument)
@@ -1959,7 +2292,7 @@ def _check_text(value, argument, allow_empty=False):
     return value
 
 
-def _check_source(source):
+def _check_source(source: Any) -> str:
     if isinstance(source, PluginInstallationSource):
         return source.value
     if not isinstance(source, str) or not source or len(source) > 63:
@@ -1969,20 +2302,13 @@ def _check_source(source):
     return source
 
 
-def _check_meta(meta, argument):
+def _check_meta(meta: Any, argument: str) -> Dict[str, Any]:
     if meta is None:
         return {}
     if not isinstance(meta, dict):
         raise InvalidArgumentError("%s must be a dict, got %r" % (argument, meta),
                                    argument=argument)
     return meta
-
-
-def _quote_segment(value):
-    """Percent-encode one path segment so no argument can change the route."""
-    from urllib.parse import quote
-
-    return quote(value, safe="")
 
 
 # =============================================================================
@@ -1992,7 +2318,7 @@ def _quote_segment(value):
 _UPLOAD_BLOCK = 256 * 1024
 
 
-def _multipart_quote(value):
+def _multipart_quote(value: str) -> bytes:
     """Quote a name or filename for a Content-Disposition header, as UTF-8 bytes.
 
     ", CR and LF are percent-escaped as browsers do; a backslash is doubled, because
@@ -2012,10 +2338,11 @@ class _MultipartBody:
     out with a Content-Length and the file is never held in memory.
     """
 
-    def __init__(self, fields, file_field, filename, source):
+    def __init__(self, fields: Sequence[Tuple[str, str]], file_field: str, filename: str,
+                 source: _UploadSource) -> None:
         self.boundary = "dify-plugin-client-" + os.urandom(16).hex()
         delimiter = ("--%s\r\n" % self.boundary).encode("ascii")
-        head = []
+        head: List[bytes] = []
         for name, value in fields:
             head += [delimiter,
                      b'Content-Disposition: form-data; name="',
@@ -2031,7 +2358,7 @@ class _MultipartBody:
         self.length = len(self.head) + source.size + len(self.tail)
         self.content_type = "multipart/form-data; boundary=%s" % self.boundary
 
-    def blocks(self):
+    def blocks(self) -> Iterator[bytes]:
         yield self.head
         for block in self.source.blocks():
             yield block
@@ -2041,16 +2368,17 @@ class _MultipartBody:
 class _UploadSource:
     """Package bytes from memory, a path or a binary file object, with a known size."""
 
-    def __init__(self, data=None, path=None, fileobj=None, size=0):
+    def __init__(self, data: Optional[bytes] = None, path: Optional[str] = None,
+                 fileobj: Optional[IO[bytes]] = None, size: int = 0) -> None:
         self.data = data
         self.path = path
         self.fileobj = fileobj
         self.size = size
 
     @classmethod
-    def open(cls, source, argument, limit):
+    def open(cls, source: Any, argument: str, limit: int) -> _UploadSource:
         if isinstance(source, (bytes, bytearray, memoryview)):
-            source = cls(data=bytes(source), size=len(source))
+            upload = cls(data=bytes(source), size=len(source))
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             try:
@@ -2064,24 +2392,24 @@ class _UploadSource:
             if not stat.S_ISREG(info.st_mode):
                 raise InvalidArgumentError("%s %r is not a regular file" % (argument, path),
                                            argument=argument)
-            source = cls(path=path, size=info.st_size)
+            upload = cls(path=path, size=info.st_size)
         elif hasattr(source, "read"):
-            source = cls._from_fileobj(source, argument, limit)
+            upload = cls._from_fileobj(source, argument, limit)
         else:
             raise InvalidArgumentError(
                 "%s must be bytes, a path or a binary file object, got %s"
                 % (argument, type(source).__name__), argument=argument)
-        if source.size > limit:
+        if upload.size > limit:
             raise PackageTooLargeError(
                 "%s is %s, over the %s the daemon accepts; nothing was sent"
-                % (argument, _format_size(source.size), _format_size(limit)),
+                % (argument, _format_size(upload.size), _format_size(limit)),
                 argument=argument,
                 hint="raise MAX_PLUGIN_PACKAGE_SIZE (bundles: MAX_BUNDLE_PACKAGE_SIZE) on the "
                      "daemon, then raise max_package_size / max_bundle_size in PluginConfig")
-        return source
+        return upload
 
     @classmethod
-    def _from_fileobj(cls, fileobj, argument, limit):
+    def _from_fileobj(cls, fileobj: Any, argument: str, limit: int) -> _UploadSource:
         try:
             seekable = fileobj.seekable()
         except (AttributeError, OSError, ValueError):
@@ -2099,7 +2427,7 @@ class _UploadSource:
                                        argument=argument)
         return cls(data=data, size=len(data))
 
-    def blocks(self):
+    def blocks(self) -> Iterator[bytes]:
         if self.data is not None:
             yield self.data
             return
@@ -2111,7 +2439,7 @@ class _UploadSource:
             for block in self._read_exactly(self.fileobj):
                 yield block
 
-    def _read_exactly(self, handle):
+    def _read_exactly(self, handle: Any) -> Iterator[bytes]:
         left = self.size
         while left > 0:
             block = handle.read(min(_UPLOAD_BLOCK, left))
@@ -2126,7 +2454,7 @@ class _UploadSource:
             yield block
 
 
-def _format_size(size):
+def _format_size(size: int) -> str:
     if size >= 1024 * 1024:
         return "%.1f MiB" % (size / 1048576.0)
     if size >= 1024:
@@ -2142,12 +2470,12 @@ def _format_size(size):
 class _SSEEvent:
     __slots__ = ("event", "data", "id")
 
-    def __init__(self, event, data, last_id):
+    def __init__(self, event: str, data: str, last_id: str) -> None:
         self.event = event
         self.data = data
         self.id = last_id
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "_SSEEvent(event=%r, data=%r, id=%r)" % (self.event, self.data, self.id)
 
 
@@ -2165,16 +2493,16 @@ class _SSEParser:
     a short path; anything else is parsed line by line.
     """
 
-    def __init__(self, max_event_size=DEFAULT_MAX_EVENT_SIZE):
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self.max_event_size = max_event_size
-        self._pending = []           # bytes of the unfinished event, line ends made LF
+        self._pending: List[bytes] = []           # bytes of the unfinished event, line ends made LF
         self._pending_size = 0
         self._pending_cr = False     # the last read ended with CR: a following LF is not a line
         self._head = b""             # the first bytes, until we know if they are a BOM
         self._started = False
         self._last_id = ""
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> List[_SSEEvent]:
         if not self._started:
             chunk = self._head + chunk
             if len(chunk) < 3 and b"\xef\xbb\xbf".startswith(chunk):
@@ -2208,7 +2536,7 @@ class _SSEParser:
         else:
             texts = _split_blank_lines(chunk)
         rest = texts.pop()  # an unfinished event, or b""
-        events = []
+        events: List[_SSEEvent] = []
         limit = self.max_event_size
         for text in texts:  # each an event's lines, up to its blank line
             if text[:6] == b"data: " and b"\n" not in text and len(text) <= limit:
@@ -2221,17 +2549,17 @@ class _SSEParser:
             self._keep(rest)
         return events
 
-    def _keep(self, data):
+    def _keep(self, data: bytes) -> None:
         self._pending.append(data)
         self._pending_size += len(data)
         if self._pending_size > self.max_event_size:
             raise self._too_large()
 
-    def _too_large(self):
+    def _too_large(self) -> ResponseTooLargeError:
         return ResponseTooLargeError(
             "a stream event is over the %s limit" % _format_size(self.max_event_size))
 
-    def _end_event(self, text, events):
+    def _end_event(self, text: bytes, events: List[_SSEEvent]) -> None:
         """Parse one event line by line (``text`` is everything up to its blank line)."""
         if len(text) > self.max_event_size:
             raise self._too_large()
@@ -2250,7 +2578,7 @@ class _SSEParser:
             events.append(_SSEEvent(event or "message",
                                     b"\n".join(data).decode("utf-8", "replace"), self._last_id))
 
-    def close(self):
+    def close(self) -> bool:
         """End of stream. Returns True if an event was cut off (data without its blank line)."""
         text = b"".join(self._pending)
         self._pending = []
@@ -2262,7 +2590,7 @@ class _SSEParser:
         return bool(unfinished) and not unfinished.startswith(b":")
 
 
-def _split_blank_lines(data):
+def _split_blank_lines(data: bytes) -> List[bytes]:
     """``data.split(b"\\n\\n")``, quicker on long lines such as base64 blob chunks.
 
     bytes.split scans for a two-byte separator at about a byte per step; find(b"\\n")
@@ -2286,7 +2614,7 @@ def _split_blank_lines(data):
     return parts
 
 
-def _sse_field(line):
+def _sse_field(line: bytes) -> Tuple[str, bytes]:
     """(field name, value bytes) of one event-stream line; ("", b"") for comments and
     blank lines."""
     if not line or line[:1] == b":":
@@ -2305,7 +2633,7 @@ def _sse_field(line):
 # =============================================================================
 
 
-def _loads(text):
+def _loads(text: Union[str, bytes]) -> Any:
     """``json.loads``, with nesting too deep for the parser reported as ValueError too."""
     try:
         return json.loads(text)
@@ -2313,13 +2641,13 @@ def _loads(text):
         raise ValueError("JSON nested too deeply to parse") from None
 
 
-def _unwrap_error_message(text):
+def _unwrap_error_message(text: Any) -> List[Tuple[Optional[str], Any, Any]]:
     """Peel the JSON-in-JSON layers of a daemon error message.
 
     Returns a list of ``(error_type, message, args)`` from the outermost layer to the
     innermost. A message that is not JSON ends the peeling as plain text.
     """
-    layers = []
+    layers: List[Tuple[Optional[str], Any, Any]] = []
     while isinstance(text, str) and len(layers) < 8:
         stripped = text.strip()
         if not stripped.startswith("{"):
@@ -2338,7 +2666,8 @@ def _unwrap_error_message(text):
     return layers
 
 
-def _daemon_error(code, message, http_status, route):
+def _daemon_error(code: int, message: Any, http_status: Optional[int], route: str
+                  ) -> PluginDaemonError:
     """Build the typed exception for an error envelope (a negative ``code``)."""
     layers = _unwrap_error_message(message)
     if layers:
@@ -2347,7 +2676,8 @@ def _daemon_error(code, message, http_status, route):
         error_type, text, daemon_args = None, message, None
     if not isinstance(text, str):
         text = json.dumps(text) if text is not None else ""
-    cls = _DAEMON_ERROR_TYPES.get(error_type) or _DAEMON_ERROR_CODES.get(code, PluginDaemonError)
+    cls = (_DAEMON_ERROR_TYPES.get(error_type or "")
+           or _DAEMON_ERROR_CODES.get(code, PluginDaemonError))
     kwargs = dict(http_status=http_status, code=code, error_type=error_type, route=route,
                   daemon_args=daemon_args)
     if cls is PluginInvokeError:
@@ -2356,14 +2686,15 @@ def _daemon_error(code, message, http_status, route):
         invoke_type, invoke_message, invoke_args = innermost
         invoke_message = invoke_message if isinstance(invoke_message, str) else (
             text if invoke_message is None else json.dumps(invoke_message))
-        cls = _INVOKE_ERROR_TYPES.get(invoke_type, PluginInvokeError)
+        cls = _INVOKE_ERROR_TYPES.get(invoke_type or "", PluginInvokeError)
         return cls(invoke_message, invoke_error_type=invoke_type, invoke_message=invoke_message,
                    invoke_args=invoke_args, description=text,
                    hint=_hint_for(invoke_message), **kwargs)
     return cls(text, hint=_hint_for(text), **kwargs)
 
 
-def _status_error(response, route, message=None):
+def _status_error(response: Response, route: str, message: Optional[str] = None
+                  ) -> HTTPStatusError:
     response.content = _redact_bytes(response.content)  # the error keeps the response
     snippet = response.text.strip()
     if len(snippet) > 200:
@@ -2375,7 +2706,7 @@ def _status_error(response, route, message=None):
                            route=route, hint=_STATUS_HINTS.get(response.status_code))
 
 
-def _decode_envelope(response, route):
+def _decode_envelope(response: Response, route: str) -> Any:
     """Return ``data`` of a success envelope, or raise the matching typed error.
 
     Handles HTTP 200 with a negative code, the JSON-in-JSON error message, the 401
@@ -2436,21 +2767,21 @@ _SCHEMA_DATA_KEYWORDS = frozenset(("enum", "const", "default", "examples", "exam
 _SCHEMA_NAME_MAPS = frozenset(("properties", "patternProperties", "$defs", "definitions",
                                "dependentSchemas"))
 _NOT_FOUND = object()
-_DIFY_SCHEMAS = {}
+_DIFY_SCHEMAS: Dict[Tuple[str, str], Any] = {}
 
 
-def _dify_schema(version, name):
+def _dify_schema(version: str, name: str) -> Any:
     """Dify's built-in schema ``version/name`` (cleaned of $id, $schema, version), or None."""
     if not _DIFY_SCHEMAS:
         _DIFY_SCHEMAS.update(_build_dify_schemas())
     return _DIFY_SCHEMAS.get((version, name))
 
 
-def _build_dify_schemas():
-    def text(description):
+def _build_dify_schemas() -> Dict[Tuple[str, str], Any]:
+    def text(description: str) -> Dict[str, Any]:
         return {"type": "string", "description": description}
 
-    def strings(description):
+    def strings(description: str) -> Dict[str, Any]:
         return {"type": "array", "items": {"type": "string"}, "description": description}
 
     file_properties = {
@@ -2460,7 +2791,7 @@ def _build_dify_schemas():
         "url": text("file url"), "related_id": text("file related id")}
     chunk_files = {"type": "array", "description": "List of files",
                    "items": {"type": "object", "properties": file_properties,
-                             "required": _builtin_list(file_properties)}}
+                             "required": list(file_properties)}}
     return {
         ("v1", "file"): {
             "type": "object", "title": "File", "description": "Schema for file objects (v1)",
@@ -2518,7 +2849,7 @@ def _build_dify_schemas():
     }
 
 
-def _json_pointer(document, pointer):
+def _json_pointer(document: Any, pointer: str) -> Any:
     """Evaluate an RFC 6901 pointer (already percent-decoded); _NOT_FOUND if it fails."""
     if pointer == "":
         return document
@@ -2542,16 +2873,17 @@ def _json_pointer(document, pointer):
     return node
 
 
-def _copy_json(node):
+def _copy_json(node: _T) -> _T:
     """A deep copy of JSON data; iterative, so any nesting depth is copied."""
     if not isinstance(node, (dict, list)):
         return node
-    copy = {} if isinstance(node, dict) else []
-    stack = [(node, copy)]
+    copy: Any = {} if isinstance(node, dict) else []
+    stack: List[Tuple[Any, Any]] = [(node, copy)]
     while stack:
         source, target = stack.pop()
         is_dict = isinstance(source, dict)
         for key, value in (source.items() if is_dict else enumerate(source)):
+            child: Any
             if isinstance(value, dict):
                 child = {}
                 stack.append((value, child))
@@ -2564,10 +2896,11 @@ def _copy_json(node):
                 target[key] = child
             else:
                 target.append(child)
-    return copy
+    result: _T = copy
+    return result
 
 
-def _has_ref(node):
+def _has_ref(node: Any) -> bool:
     """True if any object in ``node`` has a string "$ref" (an iterative scan)."""
     stack = [node]
     while stack:
@@ -2584,13 +2917,14 @@ def _has_ref(node):
 class _RefResolver:
     """Inline the $refs of one schema document. Use :func:`_resolve_refs`."""
 
-    def __init__(self, root, max_depth):
+    def __init__(self, root: Any, max_depth: int) -> None:
         self.root = root
         self.max_depth = max_depth
-        self.memo = {}      # target key -> resolved copy (only when no cycle was met)
+        self.memo: Dict[Any, Any] = {}      # target key -> resolved copy (only when no cycle was met)
         self.cycles = 0     # count of cycle marks made, to tell if a result depends on the chain
 
-    def walk(self, node, document, chain, depth, scoped, names=False):
+    def walk(self, node: Any, document: Any, chain: Tuple[Any, ...], depth: int, scoped: bool,
+             names: bool = False) -> Any:
         """Resolve ``node``; ``names`` says it maps names to schemas (e.g. properties)."""
         if isinstance(node, dict):
             ref = None if names else node.get("$ref")
@@ -2614,7 +2948,7 @@ class _RefResolver:
                     if isinstance(value, (dict, list)) else value for value in node]
         return node
 
-    def locate(self, ref, document, scoped):
+    def locate(self, ref: str, document: Any, scoped: bool) -> Tuple[Any, Any, Any]:
         """(target, its document, a key naming it) or (_NOT_FOUND, None, None)."""
         from urllib.parse import unquote
 
@@ -2634,14 +2968,16 @@ class _RefResolver:
             return _NOT_FOUND, None, None
         return target, base, (uri, pointer)
 
-    def keep_ref(self, node, ref, document, chain, depth, scoped):
+    def keep_ref(self, node: Dict[str, Any], ref: str, document: Any, chain: Tuple[Any, ...],
+                 depth: int, scoped: bool) -> Dict[str, Any]:
         """``node`` with its $ref left in place and the keys beside it resolved."""
         kept = {"$ref": ref}
         kept.update(self.walk({name: value for name, value in node.items() if name != "$ref"},
                               document, chain, depth, scoped))
         return kept
 
-    def expand(self, node, ref, document, chain, depth, scoped):
+    def expand(self, node: Dict[str, Any], ref: str, document: Any, chain: Tuple[Any, ...],
+               depth: int, scoped: bool) -> Any:
         if depth + 1 > self.max_depth:
             return _copy_json(node)
         target, target_document, key = self.locate(ref, document, scoped)
@@ -2671,14 +3007,15 @@ class _RefResolver:
         return merged
 
 
-def _resolve_refs(schema, max_depth=64):
+def _resolve_refs(schema: _T, max_depth: int = 64) -> _T:
     """Return ``schema`` with its local and Dify-registry $refs inlined (see above).
 
     The input is not modified; a schema without any $ref is returned as it is.
     """
     if not isinstance(schema, (dict, list)) or not _has_ref(schema):
         return schema
-    return _RefResolver(schema, max_depth).walk(schema, schema, (), 0, False)
+    resolved: _T = _RefResolver(schema, max_depth).walk(schema, schema, (), 0, False)
+    return resolved
 
 
 # =============================================================================
@@ -2694,7 +3031,8 @@ _PROVIDER_FORMS = ("accepted forms: 'organization/plugin_name/provider_name' (th
                    "means langgenius/<name>/<name>")
 
 
-def _parse_provider_id(value, argument="tool_provider", aliases=False):
+def _parse_provider_id(value: Any, argument: str = "tool_provider", aliases: bool = False
+                       ) -> Tuple[str, str]:
     """Split a provider id into (plugin_id, provider_name) the way Dify does."""
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError("%s must be a non-empty string; %s" % (argument, _PROVIDER_FORMS),
@@ -2731,7 +3069,7 @@ class _CastProblem(Exception):
     """Raised by a caster with what was expected; collected into ToolParameterError."""
 
 
-def _cast_text(value, parameter):
+def _cast_text(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -2746,7 +3084,7 @@ def _cast_text(value, parameter):
     raise _CastProblem("a string")
 
 
-def _cast_number(value, parameter):
+def _cast_number(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, bool):
         raise _CastProblem("a number (not a boolean)")
     if isinstance(value, str):
@@ -2771,11 +3109,11 @@ def _cast_number(value, parameter):
     return value
 
 
-def _number_text(number):
+def _number_text(number: float) -> str:
     return str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
 
 
-def _cast_boolean(value, parameter):
+def _cast_boolean(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -2789,7 +3127,7 @@ def _cast_boolean(value, parameter):
     raise _CastProblem("a boolean (true/false, yes/no, y/n, on/off, 1/0)")
 
 
-def _cast_select(value, parameter):
+def _cast_select(value: Any, parameter: ToolParameter) -> Any:
     allowed = [option.value for option in parameter.options]
     if parameter.multiple:
         values = value if isinstance(value, list) else [value]
@@ -2797,7 +3135,7 @@ def _cast_select(value, parameter):
     return _select_one(value, allowed)
 
 
-def _select_one(value, allowed):
+def _select_one(value: Any, allowed: List[str]) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # option values are strings; 1 matches option "1"
     if not isinstance(value, str):
@@ -2807,7 +3145,7 @@ def _select_one(value, allowed):
     return value
 
 
-def _cast_file(value, parameter):
+def _cast_file(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, list):
         if len(value) != 1:
             raise _CastProblem("one file (got a list of %d)" % len(value))
@@ -2817,7 +3155,7 @@ def _cast_file(value, parameter):
     return value
 
 
-def _cast_list(value, parameter):
+def _cast_list(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, list):
         return value
     if isinstance(value, str) and value.strip().startswith("["):
@@ -2830,7 +3168,7 @@ def _cast_list(value, parameter):
     return [value]
 
 
-def _cast_object(value, parameter):
+def _cast_object(value: Any, parameter: ToolParameter) -> Any:
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
@@ -2843,7 +3181,7 @@ def _cast_object(value, parameter):
     raise _CastProblem("an object (a dict or a JSON object string)")
 
 
-_CASTERS = {
+_CASTERS: Dict[str, Callable[[Any, ToolParameter], Any]] = {
     "string": _cast_text, "secret-input": _cast_text, "text-input": _cast_text,
     "number": _cast_number, "boolean": _cast_boolean, "checkbox": _cast_boolean,
     "select": _cast_select, "file": _cast_file, "files": _cast_list, "array": _cast_list,
@@ -2851,16 +3189,17 @@ _CASTERS = {
 }
 
 
-def _short_repr(value, limit=60):
+def _short_repr(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _cast_parameters(tool, parameters, tool_label):
+def _cast_parameters(tool: ToolDeclaration, parameters: Dict[str, Any], tool_label: str
+                     ) -> Dict[str, Any]:
     """Cast ``parameters`` by ``tool``'s declaration; every problem is reported at once."""
     result = dict(parameters)
-    problems = []
-    missing = []
+    problems: List[Tuple[str, Any, str]] = []
+    missing: List[str] = []
     for parameter in tool.parameters:
         name = parameter.name
         value = result.get(name)
@@ -2904,13 +3243,15 @@ class _BlobMerger:
     Chunks must arrive in sequence; sizes are capped per chunk and per blob.
     """
 
-    def __init__(self, max_chunk_size, max_blob_size):
+    def __init__(self, max_chunk_size: int, max_blob_size: int) -> None:
         self.max_chunk_size = max_chunk_size
         self.max_blob_size = max_blob_size
-        self.buffers = {}  # id -> [list of chunks, their total size, next sequence]
+        self.buffers: Dict[str, List[Any]] = {}  # id -> [list of chunks, their total size, next sequence]
 
-    def add(self, message):
+    def add(self, message: _MessageT) -> Optional[_MessageT]:
         chunk = message.message
+        if not isinstance(chunk, BlobChunkMessage):
+            raise InvalidResponseError("a blob_chunk message without its chunk")
         size = len(chunk.blob)
         if size > self.max_chunk_size:
             raise BlobTooLargeError(
@@ -2942,9 +3283,9 @@ class _BlobMerger:
         if chunk.total_length and chunk.total_length != len(blob):
             _logger().warning("blob %s: %d bytes received, %d declared", chunk.id,
                               len(blob), chunk.total_length)
-        return ToolInvokeMessage(type="blob", message=BlobMessage(blob=blob), meta=message.meta)
+        return type(message)(type="blob", message=BlobMessage(blob=blob), meta=message.meta)
 
-    def finish(self):
+    def finish(self) -> None:
         if self.buffers:
             raise InvalidResponseError(
                 "the stream ended before blob(s) %s were complete"
@@ -2973,7 +3314,7 @@ _MAX_REDIRECTS = 3
 _READ_BLOCK = 64 * 1024
 
 
-def _check_header_value(name, value):
+def _check_header_value(name: str, value: Any) -> str:
     if not isinstance(value, str) or _HEADER_UNSAFE_RE.search(value):
         raise InvalidArgumentError("header %s must be a string without control characters "
                                    "(CR/LF would inject headers) or characters outside "
@@ -2981,7 +3322,7 @@ def _check_header_value(name, value):
     return value
 
 
-def _is_dropped(connection):
+def _is_dropped(connection: Any) -> bool:
     """True if an idle connection's socket is readable: the peer closed it (or sent junk)."""
     sock = connection.sock
     if sock is None:
@@ -2999,38 +3340,30 @@ def _is_dropped(connection):
         return True
 
 
-class _Phase:
-    """Names the step a request was in when it failed."""
-
-    CONNECT = "connect"
-    SEND = "send"
-    RESPONSE = "response"
-
-
 class _Transport:
     """HTTP/1.1 keep-alive connections to one daemon, shared safely between threads."""
 
-    def __init__(self, config):
+    def __init__(self, config: PluginConfig) -> None:
         self.config = config
         self.scheme, self.host, self.port, self.base_path = _split_url(config.url)
         self.origin = "%s://%s:%d" % (self.scheme, self.host, self.port)
         import threading
 
         self._slots = threading.BoundedSemaphore(config.pool_size)
-        self._idle = []
+        self._idle: List[Any] = []
         self._lock = threading.Lock()
-        self._ssl_context = None
-        self._proxy = _UNSET
+        self._ssl_context: Any = None
+        self._proxy: Any = _UNSET
         self._log = _logger()
         self.connections_opened = 0  # for tests and diagnostics
 
     # --- connections -------------------------------------------------------
 
-    def _acquire(self, route):
+    def _acquire(self, route: str) -> Any:
         wait = self.config.timeout.pool
         if not self._slots.acquire(True, wait):
             raise PoolTimeout("no free connection within %.1f s (pool_size=%d)"
-                              % (wait, self.config.pool_size), route=route,
+                              % (wait or 0.0, self.config.pool_size), route=route,
                               hint="raise pool_size or the pool timeout")
         try:
             while True:
@@ -3045,7 +3378,7 @@ class _Transport:
             self._slots.release()
             raise
 
-    def _release(self, connection, reusable):
+    def _release(self, connection: Any, reusable: bool) -> None:
         try:
             if reusable:
                 with self._lock:
@@ -3055,9 +3388,10 @@ class _Transport:
         finally:
             self._slots.release()
 
-    def _new_connection(self):
+    def _new_connection(self) -> Any:
         import http.client
 
+        connection: http.client.HTTPConnection
         connect_timeout = self.config.timeout.connect
         proxy = self._proxy_settings()
         if self.scheme == "https":
@@ -3076,7 +3410,7 @@ class _Transport:
                                                     timeout=connect_timeout)
         return connection
 
-    def _get_ssl_context(self):
+    def _get_ssl_context(self) -> Any:
         if self._ssl_context is None:
             import ssl
 
@@ -3095,15 +3429,16 @@ class _Transport:
             self._ssl_context = context
         return self._ssl_context
 
-    def _proxy_settings(self):
+    def _proxy_settings(self) -> Optional[Tuple[str, int, Dict[str, str]]]:
         """(host, port, tunnel headers) of the proxy to use, or None (the default)."""
         if self._proxy is _UNSET:
             self._proxy = None
             if self.config.trust_env:
                 self._proxy = self._proxy_from_environment()
-        return self._proxy
+        proxy: Optional[Tuple[str, int, Dict[str, str]]] = self._proxy
+        return proxy
 
-    def _proxy_from_environment(self):
+    def _proxy_from_environment(self) -> Optional[Tuple[str, int, Dict[str, str]]]:
         from urllib.parse import unquote, urlsplit
         from urllib.request import getproxies, proxy_bypass
 
@@ -3115,14 +3450,14 @@ class _Transport:
             raise InvalidArgumentError("unsupported proxy %r: only http:// proxies are supported"
                                        % (parts.scheme + "://" + (parts.hostname or "")),
                                        argument="trust_env")
-        headers = {}
+        headers: Dict[str, str] = {}
         if parts.username:
             token = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
             headers["Proxy-Authorization"] = "Basic " + binascii.b2a_base64(
                 token.encode("utf-8"), newline=False).decode("ascii")
         return parts.hostname, parts.port or 80, headers
 
-    def close(self):
+    def close(self) -> None:
         """Close every idle connection. Connections in use go back to the pool when
         released, so the transport stays usable."""
         with self._lock:
@@ -3132,8 +3467,9 @@ class _Transport:
 
     # --- requests ----------------------------------------------------------
 
-    def request(self, method, path, *, query=None, headers=None, body=None, stream=False,
-                read_timeout=_UNSET, auth=True):
+    def request(self, method: str, path: str, *, query: Optional[Mapping[str, Any]] = None,
+                headers: Optional[Mapping[str, str]] = None, body: Any = None,
+                stream: bool = False, read_timeout: Any = _UNSET, auth: bool = True) -> Any:
         """Send one request. Returns a :class:`Response` (body read and capped) or, with
         ``stream=True``, a :class:`_StreamResponse` that owns its connection until closed."""
         from urllib.parse import urlencode
@@ -3170,7 +3506,7 @@ class _Transport:
             target = self._redirect_target(response, route, method, redirects)
             redirects += 1
 
-    def _headers(self, extra, auth):
+    def _headers(self, extra: Optional[Mapping[str, str]], auth: bool) -> Dict[str, str]:
         headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
         if auth:
             headers["X-Api-Key"] = self.config.key
@@ -3179,7 +3515,8 @@ class _Transport:
                 headers[name] = _check_header_value(name, value)
         return headers
 
-    def _redirect_target(self, response, route, method, redirects):
+    def _redirect_target(self, response: Response, route: str, method: str,
+                         redirects: int) -> str:
         from urllib.parse import urljoin, urlsplit
 
         location = response.headers.get("location", "")
@@ -3197,7 +3534,8 @@ class _Transport:
                 % (response.status_code, parts.path)))
         return parts.path + ("?" + parts.query if parts.query else "")
 
-    def _attempt(self, method, target, route, headers, body, stream, read_timeout):
+    def _attempt(self, method: str, target: str, route: str, headers: Dict[str, str], body: Any,
+                 stream: bool, read_timeout: Any) -> Any:
         connection = self._acquire(route)
         reusable = False
         handed_over = False
@@ -3219,7 +3557,7 @@ class _Transport:
             if not handed_over:
                 self._release(connection, reusable)
 
-    def _connect(self, connection, route):
+    def _connect(self, connection: Any, route: str) -> None:
         import socket
 
         try:
@@ -3239,7 +3577,8 @@ class _Transport:
         except (OSError, AttributeError):
             pass
 
-    def _send(self, connection, method, target, headers, body, route):
+    def _send(self, connection: Any, method: str, target: str, headers: Dict[str, str],
+              body: Any, route: str) -> Any:
         """Send the request. Returns a response if the server answered early (e.g. a proxy's
         413 before the whole body arrived), else None."""
         import socket
@@ -3276,7 +3615,7 @@ class _Transport:
         return None
 
     @staticmethod
-    def _early_response(connection):
+    def _early_response(connection: Any) -> Any:
         """After a send failure, read a response the server may have sent before closing."""
         try:
             connection.sock.settimeout(1.0)
@@ -3284,7 +3623,7 @@ class _Transport:
         except Exception:
             return None
 
-    def _get_response(self, connection, route, read_timeout):
+    def _get_response(self, connection: Any, route: str, read_timeout: Optional[float]) -> Any:
         import http.client
         import socket
 
@@ -3298,7 +3637,7 @@ class _Transport:
             raise RemoteProtocolError("the connection broke before a response arrived: %s"
                                       % _os_error_text(exc), route=route) from None
 
-    def _read_body(self, response, route):
+    def _read_body(self, response: Any, route: str) -> bytes:
         import http.client
         import socket
 
@@ -3310,7 +3649,7 @@ class _Transport:
                 "the response is %s, over the %s max_response_size"
                 % (_format_size(expected), _format_size(cap)), http_status=response.status,
                 route=route)
-        blocks = []
+        blocks: List[bytes] = []
         total = 0
         try:
             while True:
@@ -3336,16 +3675,16 @@ class _Transport:
         return b"".join(blocks)
 
 
-def _header_dict(response):
+def _header_dict(response: Any) -> Dict[str, str]:
     return {name.lower(): value for name, value in response.getheaders()}
 
 
-def _os_error_text(exc):
+def _os_error_text(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text
+    return str(text)
 
 
-def _connect_hint(exc, transport):
+def _connect_hint(exc: BaseException, transport: _Transport) -> Optional[str]:
     name = type(exc).__name__
     if "Certificate" in name or "SSL" in name:
         return ("TLS verification failed: pass verify='/path/to/ca.pem', or verify=False for a "
@@ -3355,7 +3694,7 @@ def _connect_hint(exc, transport):
     return None
 
 
-def _chunk_size(line):
+def _chunk_size(line: bytes) -> Optional[int]:
     """The size on a chunk size line (hex digits, maybe ";extensions"), or None."""
     digits = line.split(b";", 1)[0].strip()
     if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
@@ -3366,7 +3705,8 @@ def _chunk_size(line):
 class _StreamResponse:
     """A response whose body is read incrementally. Owns its connection until ``close``."""
 
-    def __init__(self, transport, connection, response, method, url, route):
+    def __init__(self, transport: _Transport, connection: Any, response: Any, method: str,
+                 url: str, route: str) -> None:
         self._transport = transport
         self._connection = connection
         self._response = response
@@ -3377,7 +3717,7 @@ class _StreamResponse:
         self.route = route
         self._finished = False
 
-    def iter_raw(self, read_timeout):
+    def iter_raw(self, read_timeout: Optional[float]) -> Iterator[bytes]:
         """Yield body bytes as they arrive (one read each); raise on a broken stream."""
         import http.client
         import socket
@@ -3411,7 +3751,7 @@ class _StreamResponse:
                                       route=self.route)
         self._finished = True
 
-    def _iter_chunked(self, read1):
+    def _iter_chunked(self, read1: Callable[[int], bytes]) -> Iterator[bytes]:
         """Decode ``Transfer-Encoding: chunked`` from large reads of the socket.
 
         http.client decodes chunk by chunk in Python, several calls per chunk; the daemon
@@ -3429,7 +3769,7 @@ class _StreamResponse:
                                           route=self.route)
             raw = raw[position:] + block if position < len(raw) else block
             position = 0
-            payload = []
+            payload: List[bytes] = []
             while True:
                 if due > 0:
                     end = min(len(raw), position + due)
@@ -3453,7 +3793,7 @@ class _StreamResponse:
                     break
                 line = raw[position:line_end]
                 try:
-                    size = int(line, 16)  # the usual "7a\r"; int() ignores the whitespace
+                    size: Optional[int] = int(line, 16)  # the usual "7a\r"; int() ignores the whitespace
                 except ValueError:
                     size = _chunk_size(line)  # with ";extensions", or None if broken
                 if size is None or size < 0:
@@ -3468,7 +3808,7 @@ class _StreamResponse:
             if payload:
                 yield payload[0] if len(payload) == 1 else b"".join(payload)
 
-    def _skip_trailers(self, raw, read1):
+    def _skip_trailers(self, raw: bytes, read1: Callable[[int], bytes]) -> None:
         """Read the trailer section after the last chunk, up to its empty line."""
         while True:
             line_end = raw.find(b"\n")
@@ -3487,17 +3827,17 @@ class _StreamResponse:
                     self._response.will_close = True
                 return
 
-    def _bad_chunking(self, what):
+    def _bad_chunking(self, what: str) -> RemoteProtocolError:
         return RemoteProtocolError("the stream's chunked encoding is broken: %s" % what,
                                    route=self.route)
 
-    def read_body(self):
+    def read_body(self) -> Response:
         """Read the whole (capped) body, e.g. a JSON error sent instead of a stream."""
         content = self._transport._read_body(self._response, self.route)
         self._finished = True
         return Response(self.status_code, self.headers, content, self.method, self.url)
 
-    def close(self):
+    def close(self) -> None:
         if self._connection is None:
             return
         connection, self._connection = self._connection, None
@@ -3508,39 +3848,195 @@ class _StreamResponse:
 
 
 # =============================================================================
-# Client: plumbing
+# Dispatch
 # =============================================================================
+#
+# Every dispatch route (tool/invoke, llm/invoke, oauth/..., 36 of them) is one POST
+# of {"user_id", ..., "data": {...}} answered by an event stream of envelopes
+# {code, message, data}, one per chunk. A plugin is addressed in one of two ways:
+#
+#   /plugin/{tenant}/dispatch/{route}   X-Plugin-ID: author/name   (installed for the tenant)
+#   /v2/invoke/dispatch/{route}          X-Plugin-Unique-Identifier  (any uploaded package;
+#                                        the tenant goes in the body)
+#
+# `_DispatchTarget` holds which; `_dispatch` builds the request at once (so bad
+# arguments raise at the call) and returns a generator that sends it when iterated,
+# yields each chunk typed as the caller names, merges blob chunks if asked, and
+# raises the typed error of an error event. `_dispatch_result` is for routes that
+# answer one chunk: a stream that ends without one is an error.
 
 
-def _parse(cls, data, route):
-    """Validate ``data`` of a response as ``cls``; the error names the route."""
+class _DispatchTarget:
+    """Where a dispatch request goes: an installed plugin of a tenant, or a package."""
+
+    __slots__ = ("tenant_id", "plugin_id", "unique_identifier")
+
+    def __init__(self, tenant_id: str, plugin_id: Optional[str] = None,
+                 unique_identifier: Optional[str] = None) -> None:
+        self.tenant_id = _check_tenant(tenant_id)
+        if (plugin_id is None) == (unique_identifier is None):
+            raise InvalidArgumentError("name the plugin by plugin_id (installed) or by "
+                                       "unique_identifier (uploaded), not both",
+                                       argument="plugin_id")
+        self.plugin_id = None if plugin_id is None else _check_plugin_id(plugin_id)
+        self.unique_identifier = (None if unique_identifier is None
+                                  else _check_identifier(unique_identifier,
+                                                         "unique_identifier"))
+
+    def path(self, route: str) -> str:
+        if self.plugin_id is not None:
+            return "/plugin/%s/dispatch/%s" % (self.tenant_id, route)
+        return "/v2/invoke/dispatch/%s" % route
+
+    def headers(self) -> Dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self.plugin_id is not None:
+            headers["X-Plugin-ID"] = self.plugin_id
+        else:
+            headers["X-Plugin-Unique-Identifier"] = str(self.unique_identifier)
+        return headers
+
+    def body(self, fields: Dict[str, Any]) -> Dict[str, Any]:
+        if self.plugin_id is None:  # /v2 reads the tenant from the body
+            return dict(fields, tenant_id=self.tenant_id)
+        return fields
+
+
+def _json_body(payload: Any, what: str, argument: str) -> bytes:
     try:
-        if data is None:
-            raise ResponseValidationError("the daemon's response has no data (null)", path="data")
-        return cls.from_dict(data, "data")
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError("%s must be JSON-serialisable: %s" % (what, exc),
+                                   argument=argument) from None
+
+
+_json_scan: List[Any] = []  # [the json module's C scanner], looked up on first use
+
+
+def _scan_json(text: str) -> Any:
+    """``json.loads(text)`` for one stream event, without its per-call overhead.
+
+    The daemon writes compact JSON, so the C scanner can start at index 0; anything
+    else (leading whitespace, trailing bytes, an error) goes through json.loads.
+    """
+    if not _json_scan:
+        _json_scan.append(getattr(json.JSONDecoder(), "scan_once", None))
+    scan = _json_scan[0]
+    if scan is not None:
+        try:
+            value, end = scan(text, 0)
+            if end == len(text):
+                return value
+        except (StopIteration, ValueError, RecursionError):
+            pass
+    return _loads(text)
+
+
+def _event_data(text: str, route: str) -> Any:
+    """The ``data`` of one stream event (a daemon envelope), or its error raised."""
+    try:
+        envelope = _scan_json(text)
+    except ValueError:
+        raise InvalidResponseError("a stream event is not JSON: %s" % _short_repr(text, 120),
+                                   route=route) from None
+    if type(envelope) is not dict:
+        raise InvalidResponseError("a stream event is not the daemon's envelope: %s"
+                                   % _short_repr(text, 120), route=route)
+    code = envelope.get("code")
+    if code != 0 or type(code) is not int:
+        if isinstance(code, int) and not isinstance(code, bool):
+            raise _daemon_error(code, envelope.get("message"), 200, route)
+        raise InvalidResponseError("a stream event has no integer code: %s"
+                                   % _short_repr(text, 120), route=route)
+    return envelope.get("data")
+
+
+def _chunk(chunk_type: Type[_E], data: Any, route: str) -> _E:
+    try:
+        return chunk_type.from_dict(data, "data")
     except ResponseValidationError as exc:
         exc.route = route
         raise
 
 
-def _parse_list(cls, data, route):
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise ResponseValidationError("the daemon's response data is %s, not an array"
-                                      % _type_name(data), path="data", route=route)
-    try:
-        return [cls.from_dict(item, ("data", index)) for index, item in enumerate(data)]
-    except ResponseValidationError as exc:
-        exc.route = route
-        raise
+def _event_chunk(text: str, route: str, chunk_type: Type[_E]) -> _E:
+    """One stream event as a ``chunk_type``; an error event raises its typed error."""
+    return _chunk(chunk_type, _event_data(text, route), route)
 
 
-def _expect_bool(data, route):
-    if not isinstance(data, bool):
-        raise ResponseValidationError("the daemon's response data is %s, not a boolean"
-                                      % _type_name(data), path="data", route=route)
-    return data
+class _Dispatcher:
+    """Sends dispatch requests over a transport; see the banner above."""
+
+    def __init__(self, transport: _Transport, config: PluginConfig) -> None:
+        self._transport = transport
+        self._config = config
+
+    def stream(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
+               user_id: str, chunk_type: Type[_E], top_level: Optional[Dict[str, Any]] = None,
+               merge_blob_chunks: bool = False, what: str = "the request data",
+               argument: str = "data") -> Generator[_E, None, None]:
+        """Check and encode the request now; return the generator of its chunks."""
+        _check_text(user_id, "user_id")
+        fields: Dict[str, Any] = {"user_id": user_id}
+        fields.update(top_level or {})
+        fields["data"] = data
+        body = _json_body(target.body(fields), what, argument)
+        return self._chunks(target.path(route), target.headers(), body, chunk_type,
+                            merge_blob_chunks)
+
+    def result(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
+               user_id: str, chunk_type: Type[_E], **options: Any) -> _E:
+        """The one chunk a route answers with. A stream without any is an error."""
+        stream = self.stream(target, route, data, user_id=user_id, chunk_type=chunk_type,
+                             **options)
+        try:
+            for chunk in stream:
+                return chunk
+        finally:
+            stream.close()
+        raise InvalidResponseError(
+            "the daemon's stream ended without a result (zero events); the plugin answered "
+            "nothing for %s" % route, route="POST " + target.path(route))
+
+    def _chunks(self, path: str, headers: Dict[str, str], body: bytes, chunk_type: Type[_E],
+                merge_blob_chunks: bool) -> Generator[_E, None, None]:
+        """Send the request and yield its chunks (a generator: runs on iteration)."""
+        route = "POST " + path
+        config = self._config
+        stream = self._transport.request("POST", path, headers=headers, body=body, stream=True,
+                                         read_timeout=config.stream_timeout)
+        try:
+            content_type = stream.headers.get("content-type", "")
+            if stream.status_code != 200 or not content_type.startswith("text/event-stream"):
+                # An error before the stream started comes as a plain JSON envelope.
+                data = _decode_envelope(stream.read_body(), route)
+                if data is not None:
+                    yield _chunk(chunk_type, data, route)
+                return
+            parser = _SSEParser(config.max_event_size)
+            merger = (_BlobMerger(config.max_blob_chunk_size, config.max_blob_size)
+                      if merge_blob_chunks else None)
+            for block in stream.iter_raw(config.stream_timeout):
+                for event in parser.feed(block):
+                    chunk = _event_chunk(event.data, route, chunk_type)
+                    if merger is not None and getattr(chunk, "type", None) == "blob_chunk":
+                        merged = merger.add(chunk)  # type: ignore[type-var]
+                        if merged is None:
+                            continue
+                        chunk = merged
+                    yield chunk
+            if parser.close():
+                raise RemoteProtocolError("the stream ended in the middle of an event",
+                                          route=route)
+            if merger is not None:
+                merger.finish()
+        finally:
+            stream.close()
+
+
+# =============================================================================
+# Client
+# =============================================================================
 
 
 class DifyPluginClient:
@@ -3551,35 +4047,40 @@ class DifyPluginClient:
     Every method takes the tenant id first; tenant ids are UUIDs.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: PluginConfig) -> None:
         if not isinstance(config, PluginConfig):
             raise InvalidArgumentError("DifyPluginClient needs a PluginConfig, got %r"
                                        % type(config).__name__, argument="config")
         self.config = config
         self._transport = _Transport(config)
-        self._declarations = {}  # (tenant, provider id) -> (expires, PluginToolProviderEntity)
+        self._dispatcher = _Dispatcher(self._transport, config)
+        # (tenant, plugin id, provider) -> (expires, PluginToolProviderEntity)
+        self._declarations: Dict[Tuple[str, str, str],
+                                 Tuple[float, PluginToolProviderEntity]] = {}
         self._declarations_lock = _thread.allocate_lock()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "DifyPluginClient(%r)" % (self.config,)
 
-    def __enter__(self):
+    def __enter__(self) -> DifyPluginClient:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close idle connections. The client may still be used; it reconnects."""
         self._transport.close()
 
     # --- request helpers ---------------------------------------------------
 
     @staticmethod
-    def _management(tenant_id, suffix):
+    def _management(tenant_id: Any, suffix: str) -> str:
         return "/plugin/%s/management/%s" % (_check_tenant(tenant_id), suffix)
 
-    def _call(self, method, path, *, query=None, payload=None, body=None, headers=None):
+    def _call(self, method: str, path: str, *, query: Optional[Mapping[str, Any]] = None,
+              payload: Any = None, body: Any = None,
+              headers: Optional[Mapping[str, str]] = None) -> Any:
         """One request expecting the daemon's JSON envelope; returns its ``data``."""
         if payload is not None:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -3591,25 +4092,29 @@ class DifyPluginClient:
     # Install and lifecycle
     # =========================================================================
 
-    def upload_pkg(self, tenant_id, pkg, verify_signature=False):
+    def upload_pkg(self, tenant_id: str, pkg: Union[bytes, str, os.PathLike[str], IO[bytes]],
+                   verify_signature: bool = False) -> PluginDecodeResponse:
         """Upload a ``.difypkg`` (bytes, a path or a binary file) and return its decoded
         manifest and unique identifier. Uploading does not install it.
 
         From a path or file, the package is streamed: memory use does not grow with its
         size. A package over ``config.max_package_size`` is refused before sending.
         """
-        return self._upload(tenant_id, pkg, verify_signature, "pkg", "dify_pkg",
-                            "install/upload/package", self.config.max_package_size,
-                            PluginDecodeResponse)
+        data, route = self._upload(tenant_id, pkg, verify_signature, "pkg", "dify_pkg",
+                                   "install/upload/package", self.config.max_package_size)
+        return _parse(PluginDecodeResponse, data, route)
 
-    def upload_bundle(self, tenant_id, bundle, verify_signature=False):
+    def upload_bundle(self, tenant_id: str,
+                      bundle: Union[bytes, str, os.PathLike[str], IO[bytes]],
+                      verify_signature: bool = False) -> List[PluginBundleDependency]:
         """Upload a ``.difybndl`` bundle; returns its dependencies in bundle order.
         Packages inside the bundle are uploaded (not installed) by the daemon."""
-        return self._upload(tenant_id, bundle, verify_signature, "bundle", "dify_bundle",
-                            "install/upload/bundle", self.config.max_bundle_size,
-                            PluginBundleDependency)
+        data, route = self._upload(tenant_id, bundle, verify_signature, "bundle", "dify_bundle",
+                                   "install/upload/bundle", self.config.max_bundle_size)
+        return _parse_list(PluginBundleDependency, data, route)
 
-    def _upload(self, tenant_id, source, verify_signature, argument, field, suffix, limit, cls):
+    def _upload(self, tenant_id: str, source: Any, verify_signature: bool, argument: str,
+                field: str, suffix: str, limit: int) -> Tuple[Any, str]:
         path = self._management(tenant_id, suffix)
         if not isinstance(verify_signature, bool):
             raise InvalidArgumentError("verify_signature must be True or False",
@@ -3619,18 +4124,22 @@ class DifyPluginClient:
         body = _MultipartBody([("verify_signature", "true" if verify_signature else "false")],
                               field, filename, upload)
         data = self._call("POST", path, body=body, headers={"Content-Type": body.content_type})
-        route = "POST " + path
-        if cls is PluginBundleDependency:
-            return _parse_list(cls, data, route)
-        return _parse(cls, data, route)
+        return data, "POST " + path
 
-    def install_from_identifiers(self, tenant_id, identifiers, source, metas=None):
+    def install_from_identifiers(self, tenant_id: str, identifiers: Sequence[str],
+                                 source: Union[PluginInstallationSource, str],
+                                 metas: Optional[Sequence[Dict[str, Any]]] = None
+                                 ) -> PluginInstallTaskStartResponse:
         """Start installing uploaded packages. ``metas`` has one dict per identifier
-        (default: ``{}`` each). Returns ``all_installed`` (nothing to do: the plugins are
-        installed, possibly at another version) or the ``task_id`` to follow."""
+        (default: ``{}`` each).
+
+        Returns ``all_installed`` true when the daemon had nothing to wait for: every
+        package already ran on the daemon (for some tenant) and the daemon has just
+        installed it for this tenant, synchronously. Otherwise ``task_id`` names the
+        task to follow (see :meth:`wait_for_installation_task`)."""
         path = self._management(tenant_id, "install/identifiers")
         identifiers = _check_identifiers(identifiers, "identifiers", MAX_INSTALL_IDENTIFIERS)
-        source = _check_source(source)
+        source_text = _check_source(source)
         if metas is None:
             metas = [{} for _ in identifiers]
         elif isinstance(metas, dict) or not isinstance(metas, (list, tuple)):
@@ -3641,41 +4150,45 @@ class DifyPluginClient:
                 "metas has %d items for %d identifiers; the daemon needs one dict per "
                 "identifier (use {} for local packages)" % (len(metas), len(identifiers)),
                 argument="metas")
-        metas = [_check_meta(meta, "metas[%d]" % index) for index, meta in enumerate(metas)]
+        checked = [_check_meta(meta, "metas[%d]" % index) for index, meta in enumerate(metas)]
         data = self._call("POST", path, payload={"plugin_unique_identifiers": identifiers,
-                                                 "source": source, "metas": metas})
+                                                 "source": source_text, "metas": checked})
         return _parse(PluginInstallTaskStartResponse, data, "POST " + path)
 
-    def fetch_plugin_installation_task(self, tenant_id, task_id):
+    def fetch_plugin_installation_task(self, tenant_id: str, task_id: str) -> PluginInstallTask:
         """One install task with the status and latest message of each plugin."""
         path = self._management(tenant_id, "install/tasks/" + _check_uuid(task_id, "task_id"))
         return _parse(PluginInstallTask, self._call("GET", path), "GET " + path)
 
-    def fetch_plugin_installation_tasks(self, tenant_id, page=1, page_size=MAX_PAGE_SIZE):
+    def fetch_plugin_installation_tasks(self, tenant_id: str, page: int = 1,
+                                        page_size: int = MAX_PAGE_SIZE
+                                        ) -> List[PluginInstallTask]:
         """One page of the tenant's install tasks, newest first."""
         _check_page(page, page_size)
         path = self._management(tenant_id, "install/tasks")
         data = self._call("GET", path, query={"page": page, "page_size": page_size})
         return _parse_list(PluginInstallTask, data, "GET " + path)
 
-    def iter_installation_tasks(self, tenant_id, page_size=MAX_PAGE_SIZE):
+    def iter_installation_tasks(self, tenant_id: str, page_size: int = MAX_PAGE_SIZE
+                                ) -> Iterator[PluginInstallTask]:
         """Every install task of the tenant, newest first, fetched page by page."""
         return self._iter_pages(
             lambda page: self.fetch_plugin_installation_tasks(tenant_id, page, page_size),
             page_size)
 
-    def delete_plugin_installation_task(self, tenant_id, task_id):
+    def delete_plugin_installation_task(self, tenant_id: str, task_id: str) -> bool:
         """Delete one install task (True even if it did not exist)."""
         path = self._management(
             tenant_id, "install/tasks/%s/delete" % _check_uuid(task_id, "task_id"))
         return _expect_bool(self._call("POST", path), "POST " + path)
 
-    def delete_all_plugin_installation_task_items(self, tenant_id):
+    def delete_all_plugin_installation_task_items(self, tenant_id: str) -> bool:
         """Delete every install task of the tenant, running ones included."""
         path = self._management(tenant_id, "install/tasks/delete_all")
         return _expect_bool(self._call("POST", path), "POST " + path)
 
-    def delete_plugin_installation_task_item(self, tenant_id, task_id, identifier):
+    def delete_plugin_installation_task_item(self, tenant_id: str, task_id: str,
+                                             identifier: str) -> bool:
         """Remove one plugin from an install task (the task goes when none is left unfinished)."""
         _check_uuid(task_id, "task_id")
         _check_identifier(identifier, "identifier")
@@ -3684,7 +4197,8 @@ class DifyPluginClient:
         path = self._management(tenant_id, "install/tasks/%s/delete/%s" % (task_id, identifier))
         return _expect_bool(self._call("POST", path), "POST " + path)
 
-    def fetch_missing_dependencies(self, tenant_id, plugin_unique_identifiers):
+    def fetch_missing_dependencies(self, tenant_id: str, plugin_unique_identifiers: Sequence[str]
+                                   ) -> List[MissingPluginDependency]:
         """The identifiers that are not installed exactly; ``current_identifier`` tells
         which version of the plugin is installed instead ("" when none)."""
         path = self._management(tenant_id, "installation/missing")
@@ -3693,15 +4207,17 @@ class DifyPluginClient:
         data = self._call("POST", path, payload={"plugin_unique_identifiers": identifiers})
         return _parse_list(MissingPluginDependency, data, "POST " + path)
 
-    def uninstall(self, tenant_id, plugin_installation_id):
+    def uninstall(self, tenant_id: str, plugin_installation_id: str) -> bool:
         """Uninstall by installation id (``PluginEntity.installation_id``). Idempotent."""
         path = self._management(tenant_id, "uninstall")
         _check_uuid(plugin_installation_id, "plugin_installation_id")
         data = self._call("POST", path, payload={"plugin_installation_id": plugin_installation_id})
         return _expect_bool(data, "POST " + path)
 
-    def upgrade_plugin(self, tenant_id, original_plugin_unique_identifier,
-                       new_plugin_unique_identifier, source, meta=None):
+    def upgrade_plugin(self, tenant_id: str, original_plugin_unique_identifier: str,
+                       new_plugin_unique_identifier: str,
+                       source: Union[PluginInstallationSource, str],
+                       meta: Optional[Dict[str, Any]] = None) -> PluginInstallTaskStartResponse:
         """Switch an installed plugin to another uploaded version of the same plugin."""
         path = self._management(tenant_id, "install/upgrade")
         original = _check_identifier(original_plugin_unique_identifier,
@@ -3723,13 +4239,14 @@ class DifyPluginClient:
         return _parse(PluginInstallTaskStartResponse, self._call("POST", path, payload=payload),
                       "POST " + path)
 
-    def fetch_plugin_installation_by_ids(self, tenant_id, plugin_ids):
+    def fetch_plugin_installation_by_ids(self, tenant_id: str, plugin_ids: Sequence[str]
+                                         ) -> List[PluginInstallation]:
         """Installations of the given plugin ids (``author/name``, not installation ids)."""
         path = self._management(tenant_id, "installation/fetch/batch")
         if isinstance(plugin_ids, str) or not hasattr(plugin_ids, "__iter__"):
             raise InvalidArgumentError("plugin_ids must be a list of plugin ids",
                                        argument="plugin_ids")
-        plugin_ids = _builtin_list(plugin_ids)
+        plugin_ids = list(plugin_ids)
         if len(plugin_ids) > MAX_BATCH_IDS:
             raise InvalidArgumentError("plugin_ids has %d items; the daemon accepts at most %d"
                                        % (len(plugin_ids), MAX_BATCH_IDS), argument="plugin_ids")
@@ -3738,9 +4255,11 @@ class DifyPluginClient:
         data = self._call("POST", path, payload={"plugin_ids": plugin_ids})
         return _parse_list(PluginInstallation, data, "POST " + path)
 
-    def wait_for_installation_task(self, tenant_id, task_id, *, timeout=600.0,
-                                   poll_interval=0.5, max_poll_interval=5.0, on_progress=None,
-                                   identifiers=None):
+    def wait_for_installation_task(
+            self, tenant_id: str, task_id: str, *, timeout: Optional[float] = 600.0,
+            poll_interval: float = 0.5, max_poll_interval: float = 5.0,
+            on_progress: Optional[Callable[[PluginInstallTask], Any]] = None,
+            identifiers: Optional[Sequence[str]] = None) -> PluginInstallTask:
         """Poll an install task until it succeeds, fails or ``timeout`` seconds pass.
 
         ``on_progress(task)`` is called whenever a plugin's status or message changes.
@@ -3779,13 +4298,16 @@ class DifyPluginClient:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise InstallTimeoutError(
-                    "install task %s is still %s after %.0f s" % (task_id, task.status, timeout),
+                    "install task %s is still %s after %.0f s"
+                    % (task_id, task.status, timeout or 0.0),
                     task=task, hint="raise the wait timeout; the task keeps running on the daemon")
             sleep = interval if deadline is None else min(interval, deadline - now)
             time.sleep(max(sleep, 0.0))
             interval = min(interval * 1.5, max_poll_interval)
 
-    def _task_gone(self, tenant_id, task_id, last, identifiers, error):
+    def _task_gone(self, tenant_id: str, task_id: str, last: Optional[PluginInstallTask],
+                   identifiers: Optional[Sequence[str]], error: PluginDaemonError
+                   ) -> PluginInstallTask:
         """The task vanished: success if the plugins it installs are installed."""
         if last is not None and last.status == PluginInstallTaskStatus.Success:
             return last
@@ -3820,7 +4342,8 @@ class DifyPluginClient:
     # Discovery and metadata
     # =========================================================================
 
-    def list_plugins_with_total(self, tenant_id, page=1, page_size=MAX_PAGE_SIZE):
+    def list_plugins_with_total(self, tenant_id: str, page: int = 1,
+                                page_size: int = MAX_PAGE_SIZE) -> PluginListResponse:
         """One page of installed plugins (newest first) and the tenant's total."""
         _check_page(page, page_size)
         path = self._management(tenant_id, "list")
@@ -3829,25 +4352,26 @@ class DifyPluginClient:
             data = {"list": data, "total": len(data)}
         return _parse(PluginListResponse, data, "GET " + path)
 
-    def list_plugins(self, tenant_id):
+    def list_plugins(self, tenant_id: str) -> List[PluginEntity]:
         """Every installed plugin of the tenant (all pages, not only the first 256)."""
-        return _builtin_list(self.iter_plugins(tenant_id))
+        return list(self.iter_plugins(tenant_id))
 
-    def iter_plugins(self, tenant_id, page_size=MAX_PAGE_SIZE):
+    def iter_plugins(self, tenant_id: str, page_size: int = MAX_PAGE_SIZE
+                     ) -> Iterator[PluginEntity]:
         """Installed plugins, newest first, fetched page by page as you iterate."""
         return self._iter_pages(
             lambda page: self.list_plugins_with_total(tenant_id, page, page_size).list,
             page_size)
 
     @staticmethod
-    def _iter_pages(fetch_page, page_size):
-        seen = set()
+    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int) -> Iterator[_T]:
+        seen: Set[str] = set()
         page = 1
         while True:
             items = fetch_page(page)
-            fresh = [item for item in items if item.id not in seen]
+            fresh = [item for item in items if getattr(item, "id") not in seen]
             for item in fresh:
-                seen.add(item.id)
+                seen.add(getattr(item, "id"))
                 yield item
             # A short page is the last; a page of nothing new means the daemon ignores
             # paging (or rows shifted): stop rather than loop.
@@ -3855,14 +4379,16 @@ class DifyPluginClient:
                 return
             page += 1
 
-    def fetch_plugin_manifest(self, tenant_id, plugin_unique_identifier):
+    def fetch_plugin_manifest(self, tenant_id: str, plugin_unique_identifier: str
+                              ) -> PluginDeclaration:
         """The manifest of an uploaded package (icons are asset ids)."""
         path = self._management(tenant_id, "fetch/manifest")
         identifier = _check_identifier(plugin_unique_identifier)
         data = self._call("GET", path, query={"plugin_unique_identifier": identifier})
         return _parse(PluginDeclaration, data, "GET " + path)
 
-    def decode_plugin_from_identifier(self, tenant_id, plugin_unique_identifier):
+    def decode_plugin_from_identifier(self, tenant_id: str, plugin_unique_identifier: str
+                                      ) -> PluginDecodeResponse:
         """Decode an uploaded package again: manifest (original icon names) and verification."""
         path = self._management(tenant_id, "decode/from_identifier")
         identifier = _check_identifier(plugin_unique_identifier)
@@ -3870,7 +4396,8 @@ class DifyPluginClient:
         query = {"plugin_unique_identifier": identifier, "PluginUniqueIdentifier": identifier}
         return _parse(PluginDecodeResponse, self._call("GET", path, query=query), "GET " + path)
 
-    def fetch_plugin_readme(self, tenant_id, plugin_unique_identifier, language="en_US"):
+    def fetch_plugin_readme(self, tenant_id: str, plugin_unique_identifier: str,
+                            language: str = "en_US") -> str:
         """The package's README in ``language`` (falling back to en_US), or "" if it has none."""
         path = self._management(tenant_id, "fetch/readme")
         identifier = _check_identifier(plugin_unique_identifier)
@@ -3899,20 +4426,20 @@ class DifyPluginClient:
         raise ResponseValidationError("the readme response has no string data.content",
                                       path="data.content", route="GET " + path)
 
-    def fetch_plugin_by_identifier(self, tenant_id, identifier):
+    def fetch_plugin_by_identifier(self, tenant_id: str, identifier: str) -> bool:
         """True if some tenant has this exact identifier installed (uploaded is not enough)."""
         path = self._management(tenant_id, "fetch/identifier")
         _check_identifier(identifier, "identifier")
         data = self._call("GET", path, query={"plugin_unique_identifier": identifier})
         return _expect_bool(data, "GET " + path)
 
-    def health(self):
+    def health(self) -> DaemonHealth:
         """The daemon's /health/check (needs no key, so none is sent)."""
         route = "GET /health/check"
         response = self._transport.request("GET", "/health/check", auth=False)
         try:
-            data = json.loads(response.content)
-        except ValueError:
+            data = _loads(response.content)
+        except ValueError:  # not JSON, not UTF-8, or nested too deeply
             data = None
         if response.status_code != 200 or not isinstance(data, dict):
             if 200 <= response.status_code < 300:
@@ -3925,7 +4452,7 @@ class DifyPluginClient:
     # Tools
     # =========================================================================
 
-    def fetch_tool_providers(self, tenant_id):
+    def fetch_tool_providers(self, tenant_id: str) -> List[PluginToolProviderEntity]:
         """Every tool provider installed for the tenant (all pages, not only 256).
 
         Provider names come back as ``plugin_id/provider_name`` in
@@ -3934,7 +4461,7 @@ class DifyPluginClient:
         """
         path = self._management(tenant_id, "tools")
         route = "GET " + path
-        providers = {}
+        providers: Dict[Tuple[str, str], PluginToolProviderEntity] = {}
         page = 1
         while True:
             data = self._call("GET", path, query={"page": page, "page_size": MAX_PAGE_SIZE})
@@ -3946,22 +4473,24 @@ class DifyPluginClient:
                     fresh += 1
                     providers[key] = self._prepare_provider(tenant_id, provider)
             if len(batch) < MAX_PAGE_SIZE or not fresh:
-                return _builtin_list(providers.values())
+                return list(providers.values())
             page += 1
 
-    def fetch_tool_provider(self, tenant_id, provider):
+    def fetch_tool_provider(self, tenant_id: str, provider: str) -> PluginToolProviderEntity:
         """One tool provider, named ``organization/plugin_name/provider_name`` (which is
         ``plugin_id/provider_name``) or by a bare name meaning ``langgenius/<name>/<name>``."""
         plugin_id, provider_name = _parse_provider_id(provider, "provider", aliases=True)
         return self._fetch_tool_provider(tenant_id, plugin_id, provider_name)
 
-    def _fetch_tool_provider(self, tenant_id, plugin_id, provider_name):
+    def _fetch_tool_provider(self, tenant_id: str, plugin_id: str, provider_name: str
+                             ) -> PluginToolProviderEntity:
         path = self._management(tenant_id, "tool")
         data = self._call("GET", path, query={"plugin_id": plugin_id, "provider": provider_name})
         entity = _parse(PluginToolProviderEntity, data, "GET " + path)
         return self._prepare_provider(tenant_id, entity)
 
-    def _prepare_provider(self, tenant_id, entity):
+    def _prepare_provider(self, tenant_id: str, entity: PluginToolProviderEntity
+                          ) -> PluginToolProviderEntity:
         """Name the provider in full, tell each tool its provider, resolve schema refs,
         and keep the declaration for parameter casting."""
         full_name = "%s/%s" % (entity.plugin_id, entity.provider)
@@ -3981,7 +4510,7 @@ class DifyPluginClient:
                     expires, entity)
         return entity
 
-    def check_tools_existence(self, tenant_id, provider_ids):
+    def check_tools_existence(self, tenant_id: str, provider_ids: Sequence[Any]) -> List[bool]:
         """For each ``{"plugin_id": ..., "provider_name": ...}`` (or provider id string),
         whether the tenant has that tool provider installed; same order as given."""
         path = self._management(tenant_id, "tools/check_existence")
@@ -3998,9 +4527,13 @@ class DifyPluginClient:
                 path="data", route=route)
         return data
 
-    def invoke(self, tenant_id, user_id, tool_provider, tool_name, credentials=None,
-               tool_parameters=None, *, conversation_id=None, app_id=None, message_id=None,
-               credential_type=None, cast_parameters=True, merge_blob_chunks=True):
+    def invoke(self, tenant_id: str, user_id: str, tool_provider: str, tool_name: str,
+               credentials: Optional[Dict[str, Any]] = None,
+               tool_parameters: Optional[Dict[str, Any]] = None, *,
+               conversation_id: Optional[str] = None, app_id: Optional[str] = None,
+               message_id: Optional[str] = None, credential_type: Optional[str] = None,
+               cast_parameters: bool = True, merge_blob_chunks: bool = True
+               ) -> Generator[ToolInvokeMessage, None, None]:
         """Invoke a tool; returns a generator of :class:`ToolInvokeMessage` as they arrive.
 
         ``tool_provider`` is ``organization/plugin_name/provider_name`` (the form
@@ -4018,8 +4551,9 @@ class DifyPluginClient:
         _check_text(tool_name, "tool_name")
         credentials = _check_meta(credentials, "credentials")
         parameters = _check_meta(tool_parameters, "tool_parameters")
-        for name, value in (("conversation_id", conversation_id), ("app_id", app_id),
-                            ("message_id", message_id)):
+        context = {"conversation_id": conversation_id, "app_id": app_id,
+                   "message_id": message_id}
+        for name, value in context.items():
             if value is not None:
                 _check_text(value, name)
         if credential_type is not None and credential_type not in _CREDENTIAL_TYPES:
@@ -4034,28 +4568,25 @@ class DifyPluginClient:
                 "tool_parameters": parameters}
         if credential_type is not None:
             data["credential_type"] = credential_type
-        payload = {"user_id": user_id, "conversation_id": conversation_id, "app_id": app_id,
-                   "message_id": message_id, "data": data}
-        try:
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError("credentials and tool_parameters must be JSON-serialisable: "
-                                       "%s" % exc, argument="tool_parameters") from None
-        path = "/plugin/%s/dispatch/tool/invoke" % tenant_id
-        headers = {"X-Plugin-ID": plugin_id, "Content-Type": "application/json",
-                   "Accept": "text/event-stream"}
-        return self._stream_messages(path, headers, body, merge_blob_chunks)
+        return self._dispatcher.stream(
+            _DispatchTarget(tenant_id, plugin_id=plugin_id), "tool/invoke", data,
+            user_id=user_id, chunk_type=ToolInvokeMessage, top_level=context,
+            merge_blob_chunks=merge_blob_chunks, what="credentials and tool_parameters",
+            argument="tool_parameters")
 
-    def _tool_declaration(self, tenant_id, plugin_id, provider_name, tool_name):
+    def _tool_declaration(self, tenant_id: str, plugin_id: str, provider_name: str,
+                          tool_name: str) -> ToolDeclaration:
         """The tool's declaration, from the cache when fresh (one fetch per TTL)."""
         key = (tenant_id, plugin_id, provider_name)
         with self._declarations_lock:
             cached = self._declarations.get(key)
-        entity = cached[1] if cached and cached[0] > time.monotonic() else None
-        tool = _find_tool(entity, tool_name) if entity is not None else None
-        if tool is None:  # not cached, expired, or the cache predates this tool
-            entity = self._fetch_tool_provider(tenant_id, plugin_id, provider_name)
-            tool = _find_tool(entity, tool_name)
+        fresh = cached[1] if cached and cached[0] > time.monotonic() else None
+        tool = _find_tool(fresh, tool_name) if fresh is not None else None
+        if tool is not None:
+            return tool
+        # not cached, expired, or the cache predates this tool
+        entity = self._fetch_tool_provider(tenant_id, plugin_id, provider_name)
+        tool = _find_tool(entity, tool_name)
         if tool is None:
             names = [t.identity.name for t in entity.declaration.tools] if entity.declaration \
                 else []
@@ -4065,40 +4596,8 @@ class DifyPluginClient:
                 argument="tool_name")
         return tool
 
-    def _stream_messages(self, path, headers, body, merge_blob_chunks):
-        """Send the invoke request and yield its messages (a generator: runs on iteration)."""
-        route = "POST " + path
-        stream = self._transport.request("POST", path, headers=headers, body=body, stream=True,
-                                         read_timeout=self.config.stream_timeout)
-        try:
-            content_type = stream.headers.get("content-type", "")
-            if stream.status_code != 200 or not content_type.startswith("text/event-stream"):
-                # An error before the stream started comes as a plain JSON envelope.
-                data = _decode_envelope(stream.read_body(), route)
-                if data is not None:
-                    yield ToolInvokeMessage.from_dict(data, "data")
-                return
-            parser = _SSEParser(self.config.max_event_size)
-            merger = (_BlobMerger(self.config.max_blob_chunk_size, self.config.max_blob_size)
-                      if merge_blob_chunks else None)
-            for block in stream.iter_raw(self.config.stream_timeout):
-                for event in parser.feed(block):
-                    message = _event_message(event.data, route)
-                    if merger is not None and message.type == "blob_chunk":
-                        message = merger.add(message)
-                        if message is None:
-                            continue
-                    yield message
-            if parser.close():
-                raise RemoteProtocolError("the stream ended in the middle of an event",
-                                          route=route)
-            if merger is not None:
-                merger.finish()
-        finally:
-            stream.close()
 
-
-def _plugin_id_of(identifier):
+def _plugin_id_of(identifier: str) -> str:
     """``author/name`` of ``author/name:version@checksum``."""
     return identifier.split(":", 1)[0]
 
@@ -4106,12 +4605,14 @@ def _plugin_id_of(identifier):
 _CREDENTIAL_TYPES = ("api-key", "oauth2", "unauthorized")
 
 
-def _find_tool(entity, tool_name):
+def _find_tool(entity: PluginToolProviderEntity, tool_name: str) -> Optional[ToolDeclaration]:
     return entity.declaration.tool(tool_name) if entity.declaration is not None else None
 
 
-def _provider_pair(item, argument):
+def _provider_pair(item: Any, argument: str) -> Dict[str, str]:
     """``{"plugin_id", "provider_name"}`` from a dict, an object or a provider id string."""
+    plugin_id: Any
+    provider_name: Any
     if isinstance(item, str):
         plugin_id, provider_name = _parse_provider_id(item, argument)
     elif isinstance(item, dict):
@@ -4124,62 +4625,61 @@ def _provider_pair(item, argument):
     return {"plugin_id": plugin_id, "provider_name": provider_name}
 
 
-_json_scan = []  # [the json module's C scanner], looked up on first use
-
-
-def _scan_json(text):
-    """``json.loads(text)`` for one stream event, without its per-call overhead.
-
-    The daemon writes compact JSON, so the C scanner can start at index 0; anything
-    else (leading whitespace, trailing bytes, an error) goes through json.loads.
-    """
-    if not _json_scan:
-        _json_scan.append(getattr(json.JSONDecoder(), "scan_once", None))
-    scan = _json_scan[0]
-    if scan is not None:
-        try:
-            value, end = scan(text, 0)
-            if end == len(text):
-                return value
-        except (StopIteration, ValueError, RecursionError):
-            pass
-    return _loads(text)
-
-
-def _event_message(text, route):
-    """One stream event: a daemon envelope holding a tool message, or an error."""
-    try:
-        envelope = _scan_json(text)
-    except ValueError:
-        raise InvalidResponseError("a stream event is not JSON: %s" % _short_repr(text, 120),
-                                   route=route) from None
-    if type(envelope) is not dict:
-        raise InvalidResponseError("a stream event is not the daemon's envelope: %s"
-                                   % _short_repr(text, 120), route=route)
-    code = envelope.get("code")
-    if code != 0 or type(code) is not int:
-        if isinstance(code, int) and not isinstance(code, bool):
-            raise _daemon_error(code, envelope.get("message"), 200, route)
-        raise InvalidResponseError("a stream event has no integer code: %s"
-                                   % _short_repr(text, 120), route=route)
-    try:
-        return ToolInvokeMessage.from_dict(envelope.get("data"), "data")
-    except ResponseValidationError as exc:
-        exc.route = route
-        raise
-
-
-def _task_progress(task):
+def _task_progress(task: PluginInstallTask) -> Tuple[Any, ...]:
     return (str(task.status), tuple((item.plugin_unique_identifier, str(item.status),
                                      item.message) for item in task.plugins))
 
 
-def _install_failure(task):
+def _install_failure(task: PluginInstallTask) -> PluginInstallError:
     failures = [(item.plugin_unique_identifier, item.message or "failed")
                 for item in task.plugins if item.status == PluginInstallTaskStatus.Failed]
     detail = "; ".join("%s: %s" % failure for failure in failures) or "no plugin reported why"
     return PluginInstallError("install task %s failed: %s" % (task.id, detail), task=task,
                               failures=failures, hint=_hint_for(detail))
+
+
+# =============================================================================
+# Routes
+# =============================================================================
+#
+# Every route of the daemon this module speaks, and the method that speaks it. Tests
+# check the table against the client (each method exists and sends that request).
+# Paths are the daemon's own patterns (gin syntax).
+
+#: (HTTP method, path pattern, DifyPluginClient method)
+ROUTES: Tuple[Tuple[str, str, str], ...] = (
+    ("GET", "/health/check", "health"),
+    # install and lifecycle
+    ("POST", "/plugin/:tenant_id/management/install/upload/package", "upload_pkg"),
+    ("POST", "/plugin/:tenant_id/management/install/upload/bundle", "upload_bundle"),
+    ("POST", "/plugin/:tenant_id/management/install/identifiers", "install_from_identifiers"),
+    ("POST", "/plugin/:tenant_id/management/install/upgrade", "upgrade_plugin"),
+    ("GET", "/plugin/:tenant_id/management/install/tasks", "fetch_plugin_installation_tasks"),
+    ("GET", "/plugin/:tenant_id/management/install/tasks/:id",
+     "fetch_plugin_installation_task"),
+    ("POST", "/plugin/:tenant_id/management/install/tasks/delete_all",
+     "delete_all_plugin_installation_task_items"),
+    ("POST", "/plugin/:tenant_id/management/install/tasks/:id/delete",
+     "delete_plugin_installation_task"),
+    ("POST", "/plugin/:tenant_id/management/install/tasks/:id/delete/*identifier",
+     "delete_plugin_installation_task_item"),
+    ("POST", "/plugin/:tenant_id/management/uninstall", "uninstall"),
+    ("POST", "/plugin/:tenant_id/management/installation/fetch/batch",
+     "fetch_plugin_installation_by_ids"),
+    ("POST", "/plugin/:tenant_id/management/installation/missing", "fetch_missing_dependencies"),
+    # discovery and metadata
+    ("GET", "/plugin/:tenant_id/management/list", "list_plugins_with_total"),
+    ("GET", "/plugin/:tenant_id/management/fetch/manifest", "fetch_plugin_manifest"),
+    ("GET", "/plugin/:tenant_id/management/decode/from_identifier",
+     "decode_plugin_from_identifier"),
+    ("GET", "/plugin/:tenant_id/management/fetch/readme", "fetch_plugin_readme"),
+    ("GET", "/plugin/:tenant_id/management/fetch/identifier", "fetch_plugin_by_identifier"),
+    # tools
+    ("GET", "/plugin/:tenant_id/management/tools", "fetch_tool_providers"),
+    ("GET", "/plugin/:tenant_id/management/tool", "fetch_tool_provider"),
+    ("POST", "/plugin/:tenant_id/management/tools/check_existence", "check_tools_existence"),
+    ("POST", "/plugin/:tenant_id/dispatch/tool/invoke", "invoke"),
+)
 
 
 # =============================================================================
@@ -4204,7 +4704,7 @@ EXIT_UNREACHABLE = 3   # cannot reach the daemon, or timed out
 EXIT_AUTH = 4          # authentication failed
 EXIT_INTERRUPTED = 130
 
-_SETTINGS = (  # name, environment variable, type check for the config file
+_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (  # name, environment variable, type check for the config file
     ("url", ENV_URL, str),
     ("key", ENV_KEY, str),
     ("timeout", ENV_TIMEOUT, (int, float, str)),
@@ -4215,20 +4715,30 @@ _SETTINGS = (  # name, environment variable, type check for the config file
 class _Settings:
     """Effective CLI settings and where each came from."""
 
-    def __init__(self):
-        self.values = {"url": DEFAULT_URL, "key": None, "timeout": DEFAULT_TIMEOUT,
-                       "tenant": None}
-        self.sources = {name: "default" for name in self.values}
-        self.config_file = None
+    def __init__(self) -> None:
+        self.values: Dict[str, Any] = {"url": DEFAULT_URL, "key": None,
+                                       "timeout": DEFAULT_TIMEOUT, "tenant": None}
+        self.sources: Dict[str, str] = {name: "default" for name in self.values}
 
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    @property
+    def url(self) -> str:
+        return str(self.values["url"])
+
+    @property
+    def key(self) -> Optional[str]:
+        return self.values["key"]  # type: ignore[no-any-return]
+
+    @property
+    def timeout(self) -> float:
+        return float(self.values["timeout"])
+
+    @property
+    def tenant(self) -> Optional[str]:
+        return self.values["tenant"]  # type: ignore[no-any-return]
 
 
-def _read_config_file(path, explicit, warn):
+def _read_config_file(path: str, explicit: bool, warn: Callable[[str], None]
+                      ) -> Dict[str, Any]:
     """The config file's settings as a dict; {} if the default file does not exist."""
     try:
         with open(path, "rb") as handle:
@@ -4241,7 +4751,7 @@ def _read_config_file(path, explicit, warn):
     except OSError as exc:
         raise ConfigError("cannot read config file %s: %s" % (path, _os_error_text(exc)))
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = _loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError("config file %s is not UTF-8 text" % path) from None
     except ValueError as exc:
@@ -4265,7 +4775,7 @@ def _read_config_file(path, explicit, warn):
     return {name: data[name] for name in known if name in data}
 
 
-def _warn_if_readable(path, warn):
+def _warn_if_readable(path: str, warn: Callable[[str], None]) -> None:
     """Warn, as ssh does, when a file holding the key is readable by other users."""
     try:
         mode = os.stat(path).st_mode
@@ -4276,13 +4786,12 @@ def _warn_if_readable(path, warn):
              "run: chmod 600 %s" % (path, path))
 
 
-def _load_settings(args, environ, warn):
+def _load_settings(args: Any, environ: Mapping[str, str], warn: Callable[[str], None]
+                   ) -> _Settings:
     settings = _Settings()
     explicit = getattr(args, "config", None)
     path = explicit or os.path.expanduser(DEFAULT_CONFIG_FILE)
     file_values = _read_config_file(path, bool(explicit), warn)
-    if file_values or explicit:
-        settings.config_file = path
     for name, env_name, _ in _SETTINGS:
         flag = getattr(args, name, None)
         if flag is not None:
@@ -4300,7 +4809,7 @@ def _load_settings(args, environ, warn):
     return settings
 
 
-def _parse_timeout(value, source):
+def _parse_timeout(value: Any, source: str) -> float:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
@@ -4319,7 +4828,8 @@ def _parse_timeout(value, source):
 class _Output:
     """Where the CLI writes: results to stdout, progress and errors to stderr."""
 
-    def __init__(self, stdout, stderr, json_mode, environ):
+    def __init__(self, stdout: TextIO, stderr: TextIO, json_mode: bool,
+                 environ: Mapping[str, str]) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.json_mode = json_mode
@@ -4329,31 +4839,31 @@ class _Output:
         self.stderr_color = not environ.get("NO_COLOR") and self.stderr_tty
         self.width = _terminal_width(stdout, environ)
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         self.stdout.write(text)
 
-    def line(self, text=""):
+    def line(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
 
-    def info(self, text):
+    def info(self, text: str) -> None:
         self.stderr.write(text + "\n")
         self.stderr.flush()
 
-    def json(self, value):
+    def json(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
                           + "\n")
 
-    def ndjson(self, value):
+    def ndjson(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":"),
                                      default=_json_default) + "\n")
         self.stdout.flush()
 
-    def paint(self, text, style, stream_color=None):
+    def paint(self, text: str, style: str, stream_color: Optional[bool] = None) -> str:
         use = self.color if stream_color is None else stream_color
         code = _STYLES.get(style)
         return "\x1b[%sm%s\x1b[0m" % (code, text) if use and code else text
 
-    def table(self, headers, rows):
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         for text in _format_table(headers, rows, self.width):
             self.line(text)
 
@@ -4362,20 +4872,20 @@ _STYLES = {"success": "32", "failed": "31", "running": "33", "pending": "90", "b
            "dim": "2"}
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     if isinstance(value, _Entity):
         return value.to_dict()
     return _dump(value) if not isinstance(value, (str, int, float)) else value
 
 
-def _isatty(stream):
+def _isatty(stream: Any) -> bool:
     try:
-        return stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 
 
-def _terminal_width(stream, environ):
+def _terminal_width(stream: Any, environ: Mapping[str, str]) -> int:
     columns = environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 20:
         return int(columns)
@@ -4385,10 +4895,11 @@ def _terminal_width(stream, environ):
         return 100
 
 
-def _format_table(headers, rows, width):
+def _format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int
+                  ) -> List[str]:
     """Aligned columns that fit ``width``: the widest columns are cut with "..."."""
-    rows = [[_cell(value) for value in row] for row in rows]
-    widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in
               enumerate(headers)]
     gap = 2
     while sum(widths) + gap * (len(widths) - 1) > width:
@@ -4397,20 +4908,20 @@ def _format_table(headers, rows, width):
             break
         widths[widest] -= 1
     lines = []
-    for row in [_builtin_list(headers)] + rows:
-        cells = [_fit(value, widths[i]) for i, value in enumerate(row)]
-        lines.append((" " * gap).join(cells).rstrip())
+    for row in [list(headers)] + cells:
+        fitted = [_fit(value, widths[i]) for i, value in enumerate(row)]
+        lines.append((" " * gap).join(fitted).rstrip())
     return lines
 
 
-def _cell(value):
+def _cell(value: Any) -> str:
     if value is None:
         return "-"
     text = str(value)
     return text.replace("\n", " ").replace("\r", " ")
 
 
-def _fit(text, width):
+def _fit(text: str, width: int) -> str:
     if len(text) > width:
         return text[:max(width - 3, 1)] + "..."
     return text.ljust(width)
@@ -4419,13 +4930,13 @@ def _fit(text, width):
 class _Progress:
     """Install progress on stderr: live lines on a terminal, plain lines elsewhere."""
 
-    def __init__(self, out):
+    def __init__(self, out: _Output) -> None:
         self.out = out
         self.live = out.stderr_tty
         self.drawn = 0
-        self.seen = {}
+        self.seen: Dict[str, Tuple[str, str]] = {}
 
-    def __call__(self, task):
+    def __call__(self, task: PluginInstallTask) -> None:
         if self.live:
             self._redraw(task)
             return
@@ -4436,7 +4947,7 @@ class _Progress:
                 self.out.info("%s  %s  %s" % (item.plugin_id or item.plugin_unique_identifier,
                                               item.status, item.message or ""))
 
-    def _redraw(self, task):
+    def _redraw(self, task: PluginInstallTask) -> None:
         width = _terminal_width(self.out.stderr, {})
         lines = []
         for item in task.plugins:
@@ -4454,21 +4965,136 @@ class _Progress:
 
 
 # =============================================================================
+# Command line: the command registry
+# =============================================================================
+#
+# A command lives in one place: the `@_command(...)` line above its handler names it
+# and holds its help, its arguments, the shape of its --json output and examples.
+# A command with actions (`tasks list`, `tasks wait`, ...) registers each action's
+# handler the same way with `@_action(...)`. The parser is built from this registry,
+# and only for the command a command line names: `--help` stays cheap.
+
+
+class _Argument:
+    """One argparse argument, kept until a parser needs it."""
+
+    __slots__ = ("flags", "options")
+
+    def __init__(self, *flags: str, **options: Any) -> None:
+        self.flags = flags
+        self.options = options
+
+
+class _Command:
+    """A CLI command or one action of it."""
+
+    __slots__ = ("name", "help", "arguments", "handler", "json_shape", "examples", "actions")
+
+    def __init__(self, name: str, help_text: str, arguments: Sequence[_Argument],
+                 handler: Optional[Callable[[_Context], int]], json_shape: Optional[str],
+                 examples: Sequence[str]) -> None:
+        self.name = name
+        self.help = help_text
+        self.arguments = arguments
+        self.handler = handler
+        self.json_shape = json_shape
+        self.examples = examples
+        self.actions: Dict[str, _Command] = {}
+
+    def epilog(self, program: str) -> str:
+        parts = []
+        if self.examples:
+            parts.append("examples:\n" + "\n".join("  %s %s" % (program, example)
+                                                   for example in self.examples))
+        if self.json_shape:
+            parts.append("with --json: " + self.json_shape)
+        parts.append(_EPILOG)
+        return "\n\n".join(parts)
+
+
+#: command name -> command, in the order --help lists them
+_COMMANDS: Dict[str, _Command] = {}
+
+
+def _command(name: str, help_text: str, *arguments: _Argument, json_shape: Optional[str] = None,
+             examples: Sequence[str] = ()) -> Callable[[_Handler], _Handler]:
+    """Register the decorated function as the handler of command ``name``."""
+    def register(handler: _Handler) -> _Handler:
+        _COMMANDS[name] = _Command(name, help_text, arguments, handler, json_shape, examples)
+        return handler
+    return register
+
+
+def _action(command: str, name: str, help_text: str, *arguments: _Argument,
+            json_shape: Optional[str] = None, examples: Sequence[str] = ()
+            ) -> Callable[[_Handler], _Handler]:
+    """Register the decorated function as action ``name`` of ``command``."""
+    def register(handler: _Handler) -> _Handler:
+        _COMMANDS[command].actions[name] = _Command(name, help_text, arguments, handler,
+                                                    json_shape, examples)
+        return handler
+    return register
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    if not _ASCII_DIGITS.match(text) or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer, got %r" % text)
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number, got %r" % text)
+    return value
+
+
+_PAGING = (
+    _Argument("--page", type=_positive_int, help="one page only (default: all)"),
+    _Argument("--page-size", type=_positive_int, default=MAX_PAGE_SIZE,
+              help="items per page, at most %d" % MAX_PAGE_SIZE),
+)
+_WAIT_TIMEOUT = _Argument("--wait-timeout", type=_positive_float, default=900.0,
+                          metavar="SECONDS", help="give up waiting after this long "
+                          "(default 900)")
+_WAITING = (
+    _Argument("--no-wait", action="store_true", help="print the task id and return"),
+    _WAIT_TIMEOUT,
+)
+_SIGNATURE = _Argument("--verify-signature", action="store_true",
+                       help="ask the daemon to refuse unsigned packages")
+_SOURCE = _Argument("--source", default="package",
+                    help="installation source recorded by the daemon (default: package)")
+_TASK_JSON = ("the task: {id, status, total_plugins, completed_plugins, "
+              "plugins: [{plugin_unique_identifier, plugin_id, status, message, ...}], ...}")
+
+
+# =============================================================================
 # Command line: commands
 # =============================================================================
+
+if TYPE_CHECKING:
+    _Handler = Callable[["_Context"], int]
 
 
 class _Context:
     """What a command needs: settings, output, and a client made on first use."""
 
-    def __init__(self, args, settings, out, stdin):
+    def __init__(self, args: Any, settings: _Settings, out: _Output, stdin: TextIO) -> None:
         self.args = args
         self.settings = settings
         self.out = out
         self.stdin = stdin
-        self._client = None
+        self._client: Optional[DifyPluginClient] = None
 
-    def client(self, need_key=True):
+    def client(self, need_key: bool = True) -> DifyPluginClient:
         if self._client is None:
             key = self.settings.key
             if not key:
@@ -4486,7 +5112,7 @@ class _Context:
             self._client = DifyPluginClient(config)
         return self._client
 
-    def tenant(self):
+    def tenant(self) -> str:
         tenant = self.settings.tenant
         if not tenant:
             raise ConfigError("no tenant: pass --tenant, set %s or put \"tenant\" in %s"
@@ -4496,12 +5122,20 @@ class _Context:
                 tenant, self.settings.sources["tenant"]))
         return tenant
 
-    def close(self):
+    def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
 
-def _cmd_config(ctx):
+def _mask(secret: Optional[str]) -> Optional[str]:
+    """The key as shown: never any of its characters."""
+    return "****" if secret else None
+
+
+@_command("config", "show the effective settings and where each came from",
+          json_shape="{SETTING: {value, source}} for url, key (masked), timeout, tenant",
+          examples=("config", "--url http://daemon:5002 config --json"))
+def _cmd_config(ctx: _Context) -> int:
     settings = ctx.settings
     shown = {"url": settings.url, "key": _mask(settings.key), "timeout": settings.timeout,
              "tenant": settings.tenant}
@@ -4514,12 +5148,10 @@ def _cmd_config(ctx):
     return EXIT_OK
 
 
-def _mask(secret):
-    """The key as shown: never any of its characters."""
-    return "****" if secret else None
-
-
-def _cmd_health(ctx):
+@_command("health", "check that the daemon is up, and its version",
+          json_shape="the daemon's /health/check answer: {status, version, platform, ...}",
+          examples=("health", "--url http://daemon:5002 health --json"))
+def _cmd_health(ctx: _Context) -> int:
     health = ctx.client(need_key=False).health()
     if ctx.out.json_mode:
         ctx.out.json(health.to_dict())
@@ -4530,7 +5162,11 @@ def _cmd_health(ctx):
     return EXIT_OK
 
 
-def _cmd_list(ctx):
+@_command("list", "list installed plugins", *_PAGING,
+          json_shape="{total, plugins: [{plugin_id, version, installation_id, "
+                     "plugin_unique_identifier, declaration, ...}]}",
+          examples=("list", "list --json"))
+def _cmd_list(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     if args.page is not None:
         page = client.list_plugins_with_total(tenant, args.page, args.page_size)
@@ -4548,15 +5184,17 @@ def _cmd_list(ctx):
     return EXIT_OK
 
 
-def _upload(ctx, path, bundle=False):
-    client, tenant = ctx.client(), ctx.tenant()
-    if bundle:
-        return client.upload_bundle(tenant, path, verify_signature=ctx.args.verify_signature)
-    return client.upload_pkg(tenant, path, verify_signature=ctx.args.verify_signature)
+def _upload_package(ctx: _Context, path: str) -> PluginDecodeResponse:
+    return ctx.client().upload_pkg(ctx.tenant(), path,
+                                   verify_signature=ctx.args.verify_signature)
 
 
-def _cmd_upload_pkg(ctx):
-    decoded = _upload(ctx, ctx.args.file)
+@_command("upload-pkg", "upload a .difypkg (does not install it)",
+          _Argument("--file", required=True, help="path of the .difypkg"), _SIGNATURE,
+          json_shape="{unique_identifier, manifest, verification}",
+          examples=("upload-pkg --file my_plugin.difypkg",))
+def _cmd_upload_pkg(ctx: _Context) -> int:
+    decoded = _upload_package(ctx, ctx.args.file)
     if ctx.out.json_mode:
         ctx.out.json(decoded.to_dict())
         return EXIT_OK
@@ -4569,8 +5207,13 @@ def _cmd_upload_pkg(ctx):
     return EXIT_OK
 
 
-def _cmd_upload_bundle(ctx):
-    dependencies = _upload(ctx, ctx.args.file, bundle=True)
+@_command("upload-bundle", "upload a .difybndl bundle",
+          _Argument("--file", required=True, help="path of the bundle"), _SIGNATURE,
+          json_shape="[{type, value}] per dependency (github, marketplace or package)",
+          examples=("upload-bundle --file tools.difybndl",))
+def _cmd_upload_bundle(ctx: _Context) -> int:
+    dependencies = ctx.client().upload_bundle(ctx.tenant(), ctx.args.file,
+                                              verify_signature=ctx.args.verify_signature)
     if ctx.out.json_mode:
         ctx.out.json([dependency.to_dict() for dependency in dependencies])
         return EXIT_OK
@@ -4590,11 +5233,20 @@ def _cmd_upload_bundle(ctx):
     return EXIT_OK
 
 
-def _cmd_install(ctx):
+@_command("install", "install packages or uploaded identifiers; wait until done",
+          _Argument("--file", action="append",
+                    help="a .difypkg to upload and install (repeatable)"),
+          _Argument("--identifier", action="append",
+                    help="an uploaded plugin unique identifier (repeatable)"),
+          _SOURCE, _SIGNATURE, *_WAITING,
+          json_shape=_TASK_JSON + "; with --no-wait {task_id, all_installed, waited}",
+          examples=("install --file my_plugin.difypkg",
+                    "install --identifier acme/echo:0.0.1@<checksum> --no-wait"))
+def _cmd_install(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
-    identifiers = _builtin_list(args.identifier or [])
+    identifiers = list(args.identifier or [])
     for path in args.file or []:
-        decoded = _upload(ctx, path)
+        decoded = _upload_package(ctx, path)
         ctx.out.info("uploaded %s" % decoded.unique_identifier)
         identifiers.append(decoded.unique_identifier)
     if not identifiers:
@@ -4604,7 +5256,8 @@ def _cmd_install(ctx):
     return _finish_install(ctx, start, identifiers, "install")
 
 
-def _finish_install(ctx, start, identifiers, action):
+def _finish_install(ctx: _Context, start: PluginInstallTaskStartResponse,
+                    identifiers: List[str], action: str) -> int:
     args, out = ctx.args, ctx.out
     if start.all_installed:
         return _report_already_installed(ctx, identifiers, action)
@@ -4619,7 +5272,7 @@ def _finish_install(ctx, start, identifiers, action):
     return _wait_task(ctx, start.task_id, identifiers)
 
 
-def _report_already_installed(ctx, identifiers, action):
+def _report_already_installed(ctx: _Context, identifiers: List[str], action: str) -> int:
     """The daemon answers all_installed when any version of each plugin is installed."""
     client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
     installed = {item.plugin_id: item.plugin_unique_identifier
@@ -4640,7 +5293,7 @@ def _report_already_installed(ctx, identifiers, action):
     return EXIT_FAILED if other else EXIT_OK
 
 
-def _wait_task(ctx, task_id, identifiers=None):
+def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = None) -> int:
     client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
     progress = _Progress(out)
     try:
@@ -4661,7 +5314,7 @@ def _wait_task(ctx, task_id, identifiers=None):
     return EXIT_OK
 
 
-def _read_json_argument(value, flag, stdin):
+def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[str, Any]:
     """--params / --credentials: inline JSON, @file, or - for stdin; must be an object."""
     if value is None:
         return {}
@@ -4681,7 +5334,7 @@ def _read_json_argument(value, flag, stdin):
     else:
         text = value
     try:
-        parsed = json.loads(text)
+        parsed = _loads(text)
     except ValueError as exc:
         raise InvalidArgumentError("%s is not valid JSON: %s" % (source, exc),
                                    argument=flag) from None
@@ -4692,7 +5345,25 @@ def _read_json_argument(value, flag, stdin):
     return parsed
 
 
-def _cmd_invoke(ctx):
+@_command("invoke", "invoke a tool and print its messages as they arrive",
+          _Argument("--user", required=True, help="user id passed to the plugin"),
+          _Argument("--provider", required=True,
+                    help="organization/plugin_name/provider_name (see `tools`)"),
+          _Argument("--tool", required=True, help="tool name"),
+          _Argument("--params", help="tool parameters: JSON, @file, or - for stdin"),
+          _Argument("--credentials", help="provider credentials: JSON, @file, or - for stdin"),
+          _Argument("--credential-type", choices=_CREDENTIAL_TYPES),
+          _Argument("--output-dir", help="save blobs into this directory"),
+          _Argument("--no-cast", action="store_true",
+                    help="send parameters as given, without casting by the declaration"),
+          _Argument("--conversation-id"), _Argument("--app-id"), _Argument("--message-id"),
+          json_shape="NDJSON: one {type, message, meta} per message as it arrives; a saved "
+                     "blob's message is {path, size}",
+          examples=("invoke --user u1 --provider acme/echo/echo --tool echo "
+                    "--params '{\"text\": \"hi\"}'",
+                    "invoke --user u1 --provider acme/echo/echo --tool draw --params @p.json "
+                    "--output-dir out/"))
+def _cmd_invoke(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
     parameters = _read_json_argument(args.params, "--params", ctx.stdin)
     credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
@@ -4716,21 +5387,23 @@ def _cmd_invoke(ctx):
 class _MessagePrinter:
     """Shows invoke messages as they arrive: text unbuffered, JSON pretty, blobs saved."""
 
-    def __init__(self, out, output_dir):
+    def __init__(self, out: _Output, output_dir: Optional[str]) -> None:
         self.out = out
         self.output_dir = output_dir
         self.blobs = 0
         self.open_text = False  # the last text written did not end with a newline
 
-    def show(self, message):
-        saved = self._save_blob(message) if message.type == "blob" else None
+    def show(self, message: ToolInvokeMessage) -> None:
+        body = message.message
+        saved = (self._save_blob(message, body.blob) if isinstance(body, BlobMessage)
+                 and message.type == "blob" else None)
         if self.out.json_mode:
             record = message.to_dict()
-            if saved is not None:
-                record["message"] = {"path": saved, "size": len(message.message.blob)}
+            if saved is not None and isinstance(body, BlobMessage):
+                record["message"] = {"path": saved, "size": len(body.blob)}
             self.out.ndjson(record)
             return
-        kind, body = message.type, message.message
+        kind = message.type
         if kind == "text" and isinstance(body, TextMessage):
             self._text(body.text)
         elif kind == "json" and isinstance(body, JsonMessage):
@@ -4758,45 +5431,55 @@ class _MessagePrinter:
             self._note("%s message: %s" % (kind, json.dumps(_dump(body), ensure_ascii=False,
                                                             default=str)[:200]))
 
-    def _text(self, text):
+    def _text(self, text: str) -> None:
         self.out.write(text)
         self.out.stdout.flush()
         if text:
             self.open_text = not text.endswith("\n")
 
-    def _text_break(self):
+    def _text_break(self) -> None:
         if self.open_text:
             self.out.write("\n")
             self.open_text = False
 
-    def _note(self, text):
+    def _note(self, text: str) -> None:
         self._text_break()
         self.out.stdout.flush()
         self.out.info(text)
 
     @staticmethod
-    def _mime(message):
+    def _mime(message: ToolInvokeMessage) -> str:
         mime = (message.meta or {}).get("mime_type")
         return ", %s" % mime if mime else ""
 
-    def _save_blob(self, message):
+    def _save_blob(self, message: ToolInvokeMessage, blob: bytes) -> Optional[str]:
         if not self.output_dir:
             return None
         self.blobs += 1
         meta = message.meta or {}
-        name = os.path.basename(str(meta.get("filename") or "")) or "blob-%d%s" % (
+        name = _safe_file_name(meta.get("filename")) or "blob-%d%s" % (
             self.blobs, _extension_for(meta.get("mime_type")))
         path = _unique_path(os.path.join(self.output_dir, name))
         with open(path, "xb") as handle:
-            handle.write(message.message.blob)
+            handle.write(blob)
         return path
 
-    def end(self):
+
+    def end(self) -> None:
         self._text_break()
         self.out.stdout.flush()
 
 
-def _extension_for(mime_type):
+def _safe_file_name(name: Any) -> str:
+    """A plugin-given file name made safe to create: its last path part, without NUL
+    and control characters (the plugin is not trusted to name files); "" if nothing
+    usable is left."""
+    text = _CONTROL_CHARS_RE.sub("", str(name or "")).replace("\\", "/")
+    text = os.path.basename(text)
+    return "" if text in ("", ".", "..") else text
+
+
+def _extension_for(mime_type: Any) -> str:
     if not mime_type:
         return ".bin"
     import mimetypes
@@ -4804,7 +5487,7 @@ def _extension_for(mime_type):
     return mimetypes.guess_extension(str(mime_type).split(";")[0].strip()) or ".bin"
 
 
-def _unique_path(path):
+def _unique_path(path: str) -> str:
     base, extension = os.path.splitext(path)
     candidate, number = path, 1
     while os.path.exists(candidate):
@@ -4813,61 +5496,88 @@ def _unique_path(path):
     return candidate
 
 
-def _cmd_tasks(ctx):
-    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
-    action = args.tasks_action or "list"
-    if action == "list":
-        page = getattr(args, "page", None)
-        tasks = (client.fetch_plugin_installation_tasks(tenant, page, args.page_size)
-                 if page is not None else _builtin_list(client.iter_installation_tasks(tenant)))
-        if out.json_mode:
-            out.json([task.to_dict() for task in tasks])
-            return EXIT_OK
-        out.table(["TASK ID", "STATUS", "DONE", "CREATED", "PLUGINS"],
-                  [[t.id, t.status, "%d/%d" % (t.completed_plugins, t.total_plugins),
-                    _format_datetime(t.created_at) if t.created_at else None,
-                    ", ".join(p.plugin_id or p.plugin_unique_identifier for p in t.plugins)]
-                   for t in tasks])
+@_command("tasks", "list, show, wait for and delete install tasks",
+          examples=("tasks", "tasks wait <task-id>", "tasks delete-all --failed"))
+def _cmd_tasks(ctx: _Context) -> int:
+    """Without an action: list."""
+    return _tasks_list(ctx)
+
+
+@_action("tasks", "list", "list tasks, newest first", *_PAGING,
+         json_shape="[task, ...], newest first; a task is " + _TASK_JSON)
+def _tasks_list(ctx: _Context) -> int:
+    client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
+    page = getattr(ctx.args, "page", None)
+    tasks = (client.fetch_plugin_installation_tasks(tenant, page, ctx.args.page_size)
+             if page is not None else list(client.iter_installation_tasks(tenant)))
+    if out.json_mode:
+        out.json([task.to_dict() for task in tasks])
         return EXIT_OK
-    if action == "show":
-        task = client.fetch_plugin_installation_task(tenant, args.task_id)
-        if out.json_mode:
-            out.json(task.to_dict())
-            return EXIT_OK
-        out.line("task %s: %s (%d/%d done)" % (task.id, out.paint(str(task.status),
-                                                                   str(task.status)),
-                                               task.completed_plugins, task.total_plugins))
-        out.table(["STATUS", "PLUGIN", "MESSAGE"],
-                  [[p.status, p.plugin_unique_identifier, p.message] for p in task.plugins])
+    out.table(["TASK ID", "STATUS", "DONE", "CREATED", "PLUGINS"],
+              [[t.id, t.status, "%d/%d" % (t.completed_plugins, t.total_plugins),
+                _format_datetime(t.created_at) if t.created_at else None,
+                ", ".join(p.plugin_id or p.plugin_unique_identifier for p in t.plugins)]
+               for t in tasks])
+    return EXIT_OK
+
+
+@_action("tasks", "show", "show one task", _Argument("task_id"), json_shape=_TASK_JSON)
+def _tasks_show(ctx: _Context) -> int:
+    task = ctx.client().fetch_plugin_installation_task(ctx.tenant(), ctx.args.task_id)
+    out = ctx.out
+    if out.json_mode:
+        out.json(task.to_dict())
         return EXIT_OK
-    if action == "wait":
-        return _wait_task(ctx, args.task_id)
-    if action == "delete":
-        if args.identifier:
-            client.delete_plugin_installation_task_item(tenant, args.task_id, args.identifier)
-            out.info("removed %s from task %s" % (args.identifier, args.task_id))
-        else:
-            client.delete_plugin_installation_task(tenant, args.task_id)
-            out.info("deleted task %s" % args.task_id)
-        return EXIT_OK
-    # delete-all
+    out.line("task %s: %s (%d/%d done)" % (task.id, out.paint(str(task.status),
+                                                               str(task.status)),
+                                           task.completed_plugins, task.total_plugins))
+    out.table(["STATUS", "PLUGIN", "MESSAGE"],
+              [[p.status, p.plugin_unique_identifier, p.message] for p in task.plugins])
+    return EXIT_OK
+
+
+@_action("tasks", "wait", "wait for a task to finish", _Argument("task_id"), _WAIT_TIMEOUT,
+         json_shape=_TASK_JSON)
+def _tasks_wait(ctx: _Context) -> int:
+    return _wait_task(ctx, ctx.args.task_id)
+
+
+@_action("tasks", "delete", "delete a task, or one plugin of it", _Argument("task_id"),
+         _Argument("--identifier", help="remove only this plugin from the task"))
+def _tasks_delete(ctx: _Context) -> int:
+    client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
+    if args.identifier:
+        client.delete_plugin_installation_task_item(tenant, args.task_id, args.identifier)
+        ctx.out.info("removed %s from task %s" % (args.identifier, args.task_id))
+    else:
+        client.delete_plugin_installation_task(tenant, args.task_id)
+        ctx.out.info("deleted task %s" % args.task_id)
+    return EXIT_OK
+
+
+@_action("tasks", "delete-all", "delete every task of the tenant",
+         _Argument("--failed", action="store_true", help="only failed tasks"),
+         _Argument("--yes", action="store_true", help="confirm deleting all"))
+def _tasks_delete_all(ctx: _Context) -> int:
+    client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     if args.failed:
         failed = [task.id for task in client.iter_installation_tasks(tenant)
                   if task.status == PluginInstallTaskStatus.Failed]
         for task_id in failed:
             client.delete_plugin_installation_task(tenant, task_id)
-        out.info("deleted %d failed task%s" % (len(failed), "" if len(failed) == 1 else "s"))
+        ctx.out.info("deleted %d failed task%s" % (len(failed), "" if len(failed) == 1 else "s"))
         return EXIT_OK
     if not args.yes:
         raise InvalidArgumentError("tasks delete-all removes every task of the tenant, running "
                                    "ones included; add --yes to confirm (or --failed to remove "
                                    "only failed ones)", argument="--yes")
     client.delete_all_plugin_installation_task_items(tenant)
-    out.info("deleted every install task of tenant %s" % tenant)
+    ctx.out.info("deleted every install task of tenant %s" % tenant)
     return EXIT_OK
 
 
-def _find_installation(ctx, target):
+def _find_installation(ctx: _Context, target: str
+                       ) -> Tuple[str, Optional[PluginInstallation]]:
     """An installation id from an installation id, a plugin id or a unique identifier."""
     client, tenant = ctx.client(), ctx.tenant()
     if _UUID_RE.match(target):
@@ -4891,7 +5601,12 @@ def _find_installation(ctx, target):
     raise PluginNotFoundError("%s is not installed for tenant %s" % (plugin_id, tenant))
 
 
-def _cmd_uninstall(ctx):
+@_command("uninstall", "uninstall a plugin",
+          _Argument("target", help="installation id, plugin id (author/name) or unique "
+                                   "identifier"),
+          json_shape="{uninstalled: installation id, plugin_unique_identifier}",
+          examples=("uninstall acme/echo", "uninstall acme/echo:0.0.1@<checksum>"))
+def _cmd_uninstall(ctx: _Context) -> int:
     installation_id, installation = _find_installation(ctx, ctx.args.target)
     ctx.client().uninstall(ctx.tenant(), installation_id)
     if ctx.out.json_mode:
@@ -4904,18 +5619,28 @@ def _cmd_uninstall(ctx):
     return EXIT_OK
 
 
-def _cmd_upgrade(ctx):
+@_command("upgrade", "switch an installed plugin to another version",
+          _Argument("--file", help="a .difypkg of the new version to upload",
+                    group="new version"),
+          _Argument("--identifier", help="the uploaded new version's unique identifier",
+                    group="new version"),
+          _Argument("--from", dest="original",
+                    help="the installed identifier (default: found by plugin id)"),
+          _SOURCE, _SIGNATURE, *_WAITING,
+          json_shape=_TASK_JSON + "; with --no-wait {task_id, all_installed, waited}",
+          examples=("upgrade --file my_plugin-0.0.2.difypkg",))
+def _cmd_upgrade(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     if args.file:
-        new = _upload(ctx, args.file).unique_identifier
+        new = _upload_package(ctx, args.file).unique_identifier
         ctx.out.info("uploaded %s" % new)
     else:
         new = _check_identifier(args.identifier, "--identifier")
     if args.original:
         original = _check_identifier(args.original, "--from")
     else:
-        _, installation = _find_installation(ctx, _plugin_id_of(new))
-        original = installation.plugin_unique_identifier
+        installation = _find_installation(ctx, _plugin_id_of(new))[1]
+        original = installation.plugin_unique_identifier if installation else ""
     if original == new:
         ctx.out.info("%s is already installed" % new)
         return EXIT_OK
@@ -4930,16 +5655,20 @@ def _cmd_upgrade(ctx):
     return _finish_install(ctx, start, [new], "upgrade")
 
 
-def _cmd_manifest(ctx):
+@_command("manifest", "show an uploaded package's manifest", _Argument("identifier"),
+          json_shape="the manifest (PluginDeclaration) as the daemon stores it",
+          examples=("manifest acme/echo:0.0.1@<checksum>",))
+def _cmd_manifest(ctx: _Context) -> int:
     manifest = ctx.client().fetch_plugin_manifest(ctx.tenant(), ctx.args.identifier)
     if ctx.out.json_mode:
         ctx.out.json(manifest.to_dict())
         return EXIT_OK
-    rows = [["name", "%s/%s" % (manifest.author, manifest.name)],
-            ["version", manifest.version], ["category", manifest.category],
-            ["label", manifest.label], ["description", manifest.description],
-            ["tags", ", ".join(manifest.tags)], ["verified", manifest.verified],
-            ["created", _format_datetime(manifest.created_at) if manifest.created_at else None]]
+    rows: List[List[Any]] = [
+        ["name", "%s/%s" % (manifest.author, manifest.name)],
+        ["version", manifest.version], ["category", manifest.category],
+        ["label", manifest.label], ["description", manifest.description],
+        ["tags", ", ".join(manifest.tags)], ["verified", manifest.verified],
+        ["created", _format_datetime(manifest.created_at) if manifest.created_at else None]]
     if manifest.meta is not None:
         rows.append(["arch", ", ".join(manifest.meta.arch)])
         if manifest.meta.runner is not None:
@@ -4954,7 +5683,11 @@ def _cmd_manifest(ctx):
     return EXIT_OK
 
 
-def _cmd_readme(ctx):
+@_command("readme", "print an uploaded package's README", _Argument("identifier"),
+          _Argument("--language", default="en_US", help="en_US, zh_Hans, ja_JP, pt_BR, ..."),
+          json_shape="{content, language}",
+          examples=("readme acme/echo:0.0.1@<checksum> --language zh_Hans",))
+def _cmd_readme(ctx: _Context) -> int:
     text = ctx.client().fetch_plugin_readme(ctx.tenant(), ctx.args.identifier,
                                             language=ctx.args.language)
     if ctx.out.json_mode:
@@ -4966,7 +5699,13 @@ def _cmd_readme(ctx):
     return EXIT_OK
 
 
-def _cmd_tools(ctx):
+@_command("tools", "list tool providers, one provider's tools, or one tool",
+          _Argument("provider", nargs="?", help="organization/plugin_name/provider_name"),
+          _Argument("tool", nargs="?", help="a tool of that provider: show its parameters"),
+          json_shape="[provider, ...]; with PROVIDER the provider; with TOOL the tool's "
+                     "declaration",
+          examples=("tools", "tools acme/echo/echo", "tools acme/echo/echo echo --json"))
+def _cmd_tools(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
     if not args.provider:
         providers = client.fetch_tool_providers(tenant)
@@ -5010,7 +5749,7 @@ def _cmd_tools(ctx):
     return EXIT_OK
 
 
-def _allowed(parameter):
+def _allowed(parameter: ToolParameter) -> Optional[str]:
     if parameter.options:
         return "|".join(option.value for option in parameter.options)
     if parameter.min is not None or parameter.max is not None:
@@ -5019,7 +5758,11 @@ def _allowed(parameter):
     return None
 
 
-def _cmd_missing_deps(ctx):
+@_command("missing-deps", "show which of the identifiers are not installed exactly",
+          _Argument("identifiers", nargs="+"),
+          json_shape="[{plugin_unique_identifier, current_identifier}] for each one missing",
+          examples=("missing-deps acme/echo:0.0.1@<checksum> acme/other:1.0.0@<checksum>",))
+def _cmd_missing_deps(ctx: _Context) -> int:
     missing = ctx.client().fetch_missing_dependencies(ctx.tenant(), ctx.args.identifiers)
     if ctx.out.json_mode:
         ctx.out.json([item.to_dict() for item in missing])
@@ -5038,7 +5781,7 @@ def _cmd_missing_deps(ctx):
 # =============================================================================
 
 
-def _global_options(parser, suppress):
+def _global_options(parser: Any, suppress: bool) -> None:
     """The options accepted before and after the command.
 
     The copy on each subcommand uses SUPPRESS defaults, so a flag given before the
@@ -5064,7 +5807,7 @@ def _global_options(parser, suppress):
                        version="dify-plugin-client %s" % __version__)
 
 
-def _suppress():
+def _suppress() -> str:
     import argparse
 
     return argparse.SUPPRESS
@@ -5080,7 +5823,7 @@ exit codes: 0 ok, 1 the daemon refused or the operation failed, 2 usage or input
 _VALUE_OPTIONS = ("--url", "--key", "--timeout", "--tenant", "--config")
 
 
-def _command_in(argv):
+def _command_in(argv: Sequence[str]) -> Optional[str]:
     """The command named in ``argv``; "" if none (e.g. --help), None if not a known one."""
     index = 0
     while index < len(argv):
@@ -5096,194 +5839,62 @@ def _command_in(argv):
     return ""
 
 
-def _build_parser(argv=None):
+def _build_parser(argv: Optional[Sequence[str]] = None) -> Any:
     """The CLI's parser. Given ``argv``, only the command it names gets its options:
     building all of them took most of the time of ``--help``."""
     import argparse
 
+    program = "dify-plugin-client"
     parser = argparse.ArgumentParser(
-        prog="dify-plugin-client", description="Manage and invoke plugins on a Dify Plugin "
-        "Daemon.", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog=program, description="Manage and invoke plugins on a Dify Plugin Daemon.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _global_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
-                                     description=_command_list(),
-                                     help="`dify-plugin-client COMMAND --help` shows its "
-                                          "options")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                       description=_command_list(),
+                                       help="`dify-plugin-client COMMAND --help` shows its "
+                                            "options")
     wanted = None if argv is None else _command_in(argv)
-    for name, (handler, help_text, add_options) in _COMMANDS.items():
+    for name, command in _COMMANDS.items():
         if wanted is not None and name != wanted:  # unknown names: argparse still refuses
             continue
-        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=_EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        _global_options(sub, suppress=True)
-        sub.set_defaults(handler=handler)
-        if add_options is not None:
-            add_options(sub)
+        sub = _add_command(subparsers, command, program, "handler")
+        if command.actions:
+            actions = sub.add_subparsers(dest="action", metavar="ACTION")
+            for action in command.actions.values():
+                _add_command(actions, action, "%s %s" % (program, name), "action_handler")
     return parser
 
 
-def _command_list():
+def _add_command(subparsers: Any, command: _Command, program: str, handler_name: str) -> Any:
+    import argparse
+
+    sub = subparsers.add_parser(command.name, help=command.help, description=command.help,
+                                epilog=command.epilog(program),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _global_options(sub, suppress=True)
+    sub.set_defaults(**{handler_name: command.handler})
+    groups: Dict[str, Any] = {}
+    for argument in command.arguments:
+        options = dict(argument.options)
+        group_name = options.pop("group", None)
+        target = sub
+        if group_name is not None:
+            if group_name not in groups:
+                groups[group_name] = sub.add_mutually_exclusive_group(required=True)
+            target = groups[group_name]
+        target.add_argument(*argument.flags, **options)
+    return sub
+
+
+def _command_list() -> str:
     """The commands and what they do, for --help (written here: building a parser per
     command only to list them would cost more than the rest of --help)."""
     width = max(len(name) for name in _COMMANDS) + 2
-    return "\n".join("%s%s" % (name.ljust(width), help_text)
-                     for name, (_, help_text, _) in _COMMANDS.items())
+    return "\n".join("%s%s" % (name.ljust(width), command.help)
+                     for name, command in _COMMANDS.items())
 
 
-def _paging_options(sub):
-    sub.add_argument("--page", type=_positive_int, help="one page only (default: all)")
-    sub.add_argument("--page-size", type=_positive_int, default=MAX_PAGE_SIZE,
-                     help="items per page, at most %d" % MAX_PAGE_SIZE)
-
-
-def _waiting_options(sub):
-    sub.add_argument("--no-wait", action="store_true", help="print the task id and return")
-    sub.add_argument("--wait-timeout", type=_positive_float, default=900.0, metavar="SECONDS",
-                     help="give up waiting after this long (default 900)")
-
-
-def _signature_option(sub):
-    sub.add_argument("--verify-signature", action="store_true",
-                     help="ask the daemon to refuse unsigned packages")
-
-
-_SOURCE_HELP = "installation source recorded by the daemon (default: package)"
-
-
-def _upload_options(what):
-    def add(sub):
-        sub.add_argument("--file", required=True, help="path of the %s" % what)
-        _signature_option(sub)
-    return add
-
-
-def _install_options(sub):
-    sub.add_argument("--file", action="append", help="a .difypkg to upload and install "
-                     "(repeatable)")
-    sub.add_argument("--identifier", action="append", help="an uploaded plugin unique identifier "
-                     "(repeatable)")
-    sub.add_argument("--source", default="package", help=_SOURCE_HELP)
-    _signature_option(sub)
-    _waiting_options(sub)
-
-
-def _invoke_options(sub):
-    sub.add_argument("--user", required=True, help="user id passed to the plugin")
-    sub.add_argument("--provider", required=True,
-                     help="organization/plugin_name/provider_name (see `tools`)")
-    sub.add_argument("--tool", required=True, help="tool name")
-    sub.add_argument("--params", help="tool parameters: JSON, @file, or - for stdin")
-    sub.add_argument("--credentials", help="provider credentials: JSON, @file, or - for stdin")
-    sub.add_argument("--credential-type", choices=_CREDENTIAL_TYPES)
-    sub.add_argument("--output-dir", help="save blobs into this directory")
-    sub.add_argument("--no-cast", action="store_true",
-                     help="send parameters as given, without casting by the declaration")
-    sub.add_argument("--conversation-id")
-    sub.add_argument("--app-id")
-    sub.add_argument("--message-id")
-
-
-def _tasks_options(sub):
-    actions = sub.add_subparsers(dest="tasks_action", metavar="ACTION")
-    for name, help_text in (("list", "list tasks, newest first"), ("show", "show one task"),
-                            ("wait", "wait for a task to finish"),
-                            ("delete", "delete a task, or one plugin of it"),
-                            ("delete-all", "delete every task of the tenant")):
-        action = actions.add_parser(name, help=help_text, description=help_text)
-        _global_options(action, suppress=True)
-        if name == "list":
-            _paging_options(action)
-        elif name == "delete-all":
-            action.add_argument("--failed", action="store_true", help="only failed tasks")
-            action.add_argument("--yes", action="store_true", help="confirm deleting all")
-        else:
-            action.add_argument("task_id")
-            if name == "delete":
-                action.add_argument("--identifier", help="remove only this plugin from the task")
-            if name == "wait":
-                action.add_argument("--wait-timeout", type=_positive_float, default=900.0,
-                                    metavar="SECONDS")
-
-
-def _uninstall_options(sub):
-    sub.add_argument("target", help="installation id, plugin id (author/name) or unique identifier")
-
-
-def _upgrade_options(sub):
-    new = sub.add_mutually_exclusive_group(required=True)
-    new.add_argument("--file", help="a .difypkg of the new version to upload")
-    new.add_argument("--identifier", help="the uploaded new version's unique identifier")
-    sub.add_argument("--from", dest="original", help="the installed identifier (default: found "
-                     "by plugin id)")
-    sub.add_argument("--source", default="package", help=_SOURCE_HELP)
-    _signature_option(sub)
-    _waiting_options(sub)
-
-
-def _identifier_argument(sub):
-    sub.add_argument("identifier")
-
-
-def _readme_options(sub):
-    sub.add_argument("identifier")
-    sub.add_argument("--language", default="en_US", help="en_US, zh_Hans, ja_JP, pt_BR, ...")
-
-
-def _tools_options(sub):
-    sub.add_argument("provider", nargs="?", help="organization/plugin_name/provider_name")
-    sub.add_argument("tool", nargs="?", help="a tool of that provider: show its parameters")
-
-
-def _missing_deps_options(sub):
-    sub.add_argument("identifiers", nargs="+")
-
-
-#: command -> (handler, help, adds its options), in the order --help lists them
-_COMMANDS = {
-    "config": (_cmd_config, "show the effective settings and where each came from", None),
-    "health": (_cmd_health, "check that the daemon is up, and its version", None),
-    "list": (_cmd_list, "list installed plugins", _paging_options),
-    "upload-pkg": (_cmd_upload_pkg, "upload a .difypkg (does not install it)",
-                   _upload_options(".difypkg")),
-    "upload-bundle": (_cmd_upload_bundle, "upload a .difybndl bundle",
-                      _upload_options("bundle")),
-    "install": (_cmd_install, "install packages or uploaded identifiers; wait until done",
-                _install_options),
-    "invoke": (_cmd_invoke, "invoke a tool and print its messages as they arrive",
-               _invoke_options),
-    "tasks": (_cmd_tasks, "list, show, wait for and delete install tasks", _tasks_options),
-    "uninstall": (_cmd_uninstall, "uninstall a plugin", _uninstall_options),
-    "upgrade": (_cmd_upgrade, "switch an installed plugin to another version", _upgrade_options),
-    "manifest": (_cmd_manifest, "show an uploaded package's manifest", _identifier_argument),
-    "readme": (_cmd_readme, "print an uploaded package's README", _readme_options),
-    "tools": (_cmd_tools, "list tool providers, one provider's tools, or one tool",
-              _tools_options),
-    "missing-deps": (_cmd_missing_deps, "show which of the identifiers are not installed "
-                     "exactly", _missing_deps_options),
-}
-
-
-def _positive_int(text):
-    import argparse
-
-    if not _ASCII_DIGITS.match(text) or int(text) < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer, got %r" % text)
-    return int(text)
-
-
-def _positive_float(text):
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be a positive number, got %r" % text)
-    return value
-
-
-def _exit_code(error):
+def _exit_code(error: BaseException) -> int:
     if isinstance(error, (PluginDaemonUnauthorizedError,)) or (
             isinstance(error, HTTPStatusError) and error.status_code in (401, 403)):
         return EXIT_AUTH
@@ -5294,7 +5905,9 @@ def _exit_code(error):
     return EXIT_FAILED
 
 
-def main(argv=None, *, environ=None, stdin=None, stdout=None, stderr=None):
+def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str, str]] = None,
+         stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None,
+         stderr: Optional[TextIO] = None) -> int:
     """Run the CLI; returns the exit code (see ``--help`` for their meaning)."""
     environ = os.environ if environ is None else environ
     stdin = stdin or sys.stdin
@@ -5322,7 +5935,8 @@ def main(argv=None, *, environ=None, stdin=None, stdout=None, stderr=None):
     try:
         settings = _load_settings(args, environ, lambda text: out.info("warning: " + text))
         ctx = _Context(args, settings, out, stdin)
-        return args.handler(ctx)
+        handler_of = getattr(args, "action_handler", None) or args.handler
+        return int(handler_of(ctx))
     except KeyboardInterrupt:
         out.info("interrupted")
         return EXIT_INTERRUPTED
@@ -5346,7 +5960,7 @@ def main(argv=None, *, environ=None, stdin=None, stdout=None, stderr=None):
             pass
 
 
-def _enable_debug_logging(stream):
+def _enable_debug_logging(stream: TextIO) -> Any:
     import logging
 
     handler = logging.StreamHandler(stream)

@@ -589,7 +589,7 @@ def test_envelope_decoding_raises_only_module_errors(status, body):
                       st.text(max_size=100)))
 def test_stream_event_decoding_raises_only_module_errors(text):
     try:
-        message = dpc._event_message(text, "POST /x")
+        message = dpc._event_chunk(text, "POST /x", dpc.ToolInvokeMessage)
     except dpc.DifyPluginError as error:
         str(error)
         return
@@ -870,7 +870,7 @@ def test_envelope_deeply_nested_error_message():
 
 
 def test_stream_event_deeply_nested():
-    raised = _raised(dpc._event_message, _deep(100000), "POST /x")
+    raised = _raised(dpc._event_chunk, _deep(100000), "POST /x", dpc.ToolInvokeMessage)
     assert raised is not None
     _assert_module_error(raised, dpc.InvalidResponseError)
 
