@@ -116,12 +116,16 @@ def ensure_venv(fresh):
         current = [wanted, ""]
         with open(stamp, "w") as handle:
             handle.write(" ".join(current))
-    module_digest = _digest(MODULE, os.path.join(ROOT, "pyproject.toml"))
+    build_files = [MODULE] + [os.path.join(ROOT, name) for name in
+                              ("pyproject.toml", "README.md", "scripts/_build_backend.py")]
+    module_digest = _digest(*build_files)
     if len(current) < 2 or current[1] != module_digest:
         log("installing dify_plugin_client from this checkout into the venv")
         with tempfile.TemporaryDirectory() as staging:
-            shutil.copy(MODULE, staging)
-            shutil.copy(os.path.join(ROOT, "pyproject.toml"), staging)
+            for path in build_files:  # what the in-tree build backend needs
+                target = os.path.join(staging, os.path.relpath(path, ROOT))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy(path, target)
             subprocess.run([venv_python(), "-m", "pip", "install", "--quiet", "--no-deps",
                             "--force-reinstall", "--disable-pip-version-check", staging],
                            check=True, env=child_env(), cwd=staging)
