@@ -19,7 +19,7 @@ THREADS = 16
 TOTAL_CALLS = int(os.environ.get("DPC_CONCURRENCY_CALLS", "10000"))
 POOL_SIZE = 8
 
-#: Filled in by the test (figures for tests/HARDENING.md; printed with -s).
+#: Filled in by the test (figures for the README; printed with -s).
 FIGURES = {}
 
 

@@ -7,13 +7,19 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Run without site (-S): site and .pth files may import typing, re and friends first,
+# and then "not newly imported" would prove nothing. The probe reports what was loaded
+# before the import too, so the test can check that the modules it looks for were not.
 PROBE = r"""
-import json, os, sys, sysconfig
+import os, sys
+sys.path.insert(0, os.getcwd())
 before = set(sys.modules)
 import dify_plugin_client
+after = set(sys.modules)
+import json, sysconfig
 stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
 foreign = []
-for name in sorted(set(sys.modules) - before):
+for name in sorted(after - before):
     module = sys.modules[name]
     path = getattr(module, "__file__", None)
     if module is dify_plugin_client or path is None:  # builtin or frozen
@@ -21,12 +27,13 @@ for name in sorted(set(sys.modules) - before):
     real = os.path.realpath(path)
     if "site-packages" in real or not any(real.startswith(root + os.sep) for root in stdlib):
         foreign.append((name, path))
-print(json.dumps({"foreign": foreign, "new": sorted(set(sys.modules) - before)}))
+print(json.dumps({"foreign": foreign, "new": sorted(after - before),
+                  "before": sorted(before)}))
 """
 
 
 def _run(code):
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -36,13 +43,16 @@ def test_import_pulls_in_only_the_standard_library():
     report = _run(PROBE)
     assert report["foreign"] == []
     for heavy in ("http.client", "ssl", "email", "socket", "urllib.request", "logging",
-                  "typing", "dataclasses", "inspect", "json", "re", "threading"):
+                  "typing", "dataclasses", "inspect", "json", "re", "threading", "decimal",
+                  "datetime"):
+        assert heavy not in report["before"], heavy  # else the next check proves nothing
         assert heavy not in report["new"], heavy
 
 
 def test_help_does_not_import_network_modules():
     code = r"""
-import io, json, sys
+import io, json, os, sys
+sys.path.insert(0, os.getcwd())
 import dify_plugin_client
 dify_plugin_client._build_parser()
 out = io.StringIO()

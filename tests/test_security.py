@@ -21,8 +21,8 @@ headers; TLS verification stays on unless it is turned off explicitly.
   certificate, and nothing else (falsy values, ``trust_env``, environment variables,
   a global ``ssl`` monkeypatch) turns verification off.
 
-Known bugs of ``dify_plugin_client`` are pinned as strict xfail tests, so a fix shows
-up as an XPASS. Figures for the README are collected in ``FIGURES``
+Bugs these tests found are fixed and kept as regression tests (the last section).
+Figures for the README are collected in ``FIGURES``
 (``tests/hardening_figures.py`` prints them).
 """
 
@@ -942,14 +942,14 @@ def test_cli_subprocess_debug(wrong_daemon, sdaemon, tmp_path, tls):
 
 
 # =============================================================================
-# Known leaks and escapes (strict xfail: a fix turns these into XPASS failures)
+# Regression tests: leaks and escapes these tests found, since fixed
 # =============================================================================
 
 
-_ECHO_REASON = ("bug: text the server sends back is copied into errors verbatim "
-                "(_status_error's body snippet, _daemon_error's message); a proxy or daemon "
-                "that echoes the X-Api-Key header puts the key into str(error), the CLI's "
-                "stderr and HTTPStatusError.text, although the README says no error shows it")
+# Was a bug: text the server sends back is copied into errors verbatim (_status_error's
+# body snippet, _daemon_error's message); a proxy or daemon that echoes the X-Api-Key
+# header puts the key into str(error), the CLI's stderr and HTTPStatusError.text, although
+# the README says no error shows it
 
 
 @pytest.mark.parametrize("kind", ["proxy-page", "daemon-message"])
@@ -968,11 +968,11 @@ def test_key_echoed_by_the_server_is_not_shown(daemon, client, kind):
         assert_no_key("error with a server-echoed key", text)
 
 
-_LATIN1_REASON = ("bug: _check_key and the user_agent check reject only C0 controls and DEL; a "
-                  "value with a character outside Latin-1 passes PluginConfig, then "
-                  "http.client's putheader raises UnicodeEncodeError (not a DifyPluginError) "
-                  "on the first request, and for the key its repr() and .object hold the whole "
-                  "key; the CLI lets it escape main() with a traceback")
+# Was a bug: _check_key and the user_agent check reject only C0 controls and DEL; a value
+# with a character outside Latin-1 passes PluginConfig, then http.client's putheader
+# raises UnicodeEncodeError (not a DifyPluginError) on the first request, and for the key
+# its repr() and .object hold the whole key; the CLI lets it escape main() with a
+# traceback
 
 
 @pytest.mark.parametrize("field", ["key", "user_agent"])
@@ -1165,11 +1165,10 @@ def test_identifier_in_the_path_cannot_change_the_route(daemon, client):
             TENANT, TASK, payload), [], "identifier=%r" % payload, must_reject=True)
 
 
-_UNICODE_WORD_REASON = (
-    "bug: _IDENTIFIER_PATTERN's pre-release part is -\\w{1,16}, and Python's \\w matches "
-    "non-ASCII letters (the daemon's Go \\w does not); such an identifier passes "
-    "_check_identifier, and delete_plugin_installation_task_item puts it into the path "
-    "unescaped, where http.client raises UnicodeEncodeError (not InvalidArgumentError)")
+# Was a bug: _IDENTIFIER_PATTERN's pre-release part is -\w{1,16}, and Python's \w
+# matches non-ASCII letters (the daemon's Go \w does not); such an identifier passes
+# _check_identifier, and delete_plugin_installation_task_item puts it into the path
+# unescaped, where http.client raises UnicodeEncodeError (not InvalidArgumentError)
 
 
 @pytest.mark.parametrize("tag", ["\u00e9", "\u0663", "\u4e2d"])
@@ -1245,9 +1244,9 @@ def test_readme_language_stays_one_query_value(daemon, client):
         assert len(daemon.requests) == before + 1, payload  # sent: the route was checked
 
 
-_SURROGATE_REASON = ("bug: fetch_plugin_readme checks only that language is a non-empty str; "
-                     "a lone surrogate reaches urlencode() in _Transport.request, which raises "
-                     "UnicodeEncodeError (not InvalidArgumentError)")
+# Was a bug: fetch_plugin_readme checks only that language is a non-empty str; a lone
+# surrogate reaches urlencode() in _Transport.request, which raises UnicodeEncodeError
+# (not InvalidArgumentError)
 
 
 def test_readme_language_with_a_lone_surrogate(daemon, client):
