@@ -24,7 +24,7 @@ servers on 127.0.0.1 only:
 
 * bench/replay_server.py: pre-rendered fake-daemon responses with keep-alive
   (calls, streams, blobs, latency), because the fake daemon itself is the bottleneck;
-* tests/fake_daemon.py as a process (the 200 MiB upload), and in-process (the
+* tests/fake_daemon as a process (the 200 MiB upload), and in-process (the
   request count per invoke).
 
 Stdlib only; the module under test is never imported by this script.
@@ -409,7 +409,7 @@ def bench_upload(workdir, size_mib):
     path = os.path.join(workdir, "big.difypkg")
     size = make_package(path, size_mib)
     limit = (size_mib + 56) * MiB
-    server = Server([venv_python(), os.path.join(ROOT, "tests", "fake_daemon.py"), "--port", "0",
+    server = Server([venv_python(), os.path.join(ROOT, "tests", "fake_daemon"), "--port", "0",
                      "--key", "bench-key", "--max-package-size", str(limit)])
     try:
         out = {}

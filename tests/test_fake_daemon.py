@@ -19,8 +19,10 @@ import zipfile
 import pytest
 
 from fake_daemon import (
+    DispatchRoute,
     FakeDaemon,
     FakePluginError,
+    Field,
     blob_chunks,
     build_package,
     go_json,
@@ -931,10 +933,16 @@ def test_overrides_take_over_requests(daemon, client, tenant):
     assert client.call("GET", MGMT % tenant + "/list?page=1&page_size=1")[0] == 200
 
 
-def test_subprocess_mode(tmp_path, tenant):
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_daemon.py")
-    process = subprocess.Popen([sys.executable, script, "--host", "127.0.0.1", "--port", "0", "--key", "K",
-                                "--max-package-size", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@pytest.mark.parametrize("how", ["directory", "module"])
+def test_subprocess_mode(tmp_path, tenant, how):
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    if how == "directory":   # python tests/fake_daemon (as bench/run.py starts it)
+        command, cwd = [sys.executable, os.path.join(tests_dir, "fake_daemon")], str(tmp_path)
+    else:                    # cd tests && python -m fake_daemon
+        command, cwd = [sys.executable, "-m", "fake_daemon"], tests_dir
+    process = subprocess.Popen(command + ["--host", "127.0.0.1", "--port", "0", "--key", "K",
+                                          "--max-package-size", "1000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
     try:
         line = process.stdout.readline().decode()
         match = re.match(r"^URL http://127\.0\.0\.1:(\d+)\n$", line)
@@ -958,3 +966,314 @@ def test_subprocess_mode(tmp_path, tenant):
         process.stdout.close()
         process.stderr.close()
     assert code == 0
+
+
+# --------------------------------------------------------------------------
+# the generic dispatch mechanism (fake_daemon/dispatch.py), with a non-tool
+# route; expected bytes are those of daemon-transcripts/0.6.10-routes/
+# --------------------------------------------------------------------------
+
+LLM_NS = "InvokePluginRequest[github.com/langgenius/dify-plugin-daemon/pkg/entities/requests.RequestInvokeLLM]"
+ERROR_BODY = b'{"code":%d,"message":"{\\"message\\":\\"%s\\",\\"error_type\\":\\"%s\\",\\"args\\":null}","data":null}'
+
+
+def error_body(code, message, error_type="PluginDaemonBadRequestError"):
+    return ERROR_BODY % (code, message.encode(), error_type.encode())
+
+
+def validation_line(namespace, field, tag):
+    return "Key: '%s' Error:Field validation for '%s' failed on the '%s' tag" % (namespace, field, tag)
+
+
+def llm_route():
+    """llm/invoke as the daemon binds it (only the fields whose validation the recordings show)."""
+    return DispatchRoute("llm/invoke", "RequestInvokeLLM", [
+        Field("Provider", "json", "provider", "str", "required", ns="BaseRequestInvokeModel.Provider"),
+        Field("Model", "json", "model", "str", "required", ns="BaseRequestInvokeModel.Model"),
+        Field("ModelType", "json", "model_type", "str", "required,eq=llm"),
+    ])
+
+
+def llm_body(text="hello wonderful world", tenant_id=None, **data):
+    """The request body of model/llm_invoke_stream.json (``data`` keys overridable)."""
+    body = {"user_id": "user-e2e-1", "data": {
+        "provider": "echomodel", "model": "echo-llm", "model_type": "llm", "credentials": {"api_key": "good"},
+        "prompt_messages": [{"role": "system", "content": "You echo."}, {"role": "user", "content": text}],
+        "model_parameters": {"temperature": 0.5, "max_tokens": 100}, "tools": [], "stop": [], "stream": True}}
+    body["data"].update(data)
+    for key in [k for k, v in data.items() if v is None]:
+        del body["data"][key]
+    if tenant_id is not None:
+        body["tenant_id"] = tenant_id
+    return json.dumps(body).encode()
+
+
+def llm_chunk(index, content, usage=None, finish_reason=None):
+    """An LLMResultChunk, fields in the Go struct's order."""
+    return {"model": "echo-llm", "system_fingerprint": "echo-fp-1", "delta": {
+        "index": index, "message": {"role": "assistant", "content": content, "name": "", "tool_calls": [],
+                                    "tool_call_id": "", "opaque_body": None},
+        "usage": usage, "finish_reason": finish_reason}, "prompt_messages": []}
+
+
+def echo_llm(call):
+    """The recorded plugin's echo-llm: the last message word by word, then usage; 'fail midstream' fails."""
+    words = call.data["prompt_messages"][-1]["content"].split()
+    for index, word in enumerate(words):
+        yield llm_chunk(index, word + " ")
+        if words[:2] == ["fail", "midstream"] and index == 1:
+            raise ValueError("echo failure in the middle of the stream")
+    yield llm_chunk(len(words), "", finish_reason="stop", usage={
+        "prompt_tokens": 5, "prompt_unit_price": "0.001", "prompt_price_unit": "0.001", "prompt_price": "0.000005",
+        "completion_tokens": 3, "completion_unit_price": "0.002", "completion_price_unit": "0.001",
+        "completion_price": "0.000006", "total_tokens": 8, "total_price": "0.000011", "currency": "USD",
+        "latency": 0.00025380099987160065})
+
+
+def llm_event(index, content):
+    return (b'data: {"code":0,"message":"success","data":{"model":"echo-llm","system_fingerprint":"echo-fp-1",'
+            b'"delta":{"index":%d,"message":{"role":"assistant","content":"%s","name":"","tool_calls":[],'
+            b'"tool_call_id":"","opaque_body":null},"usage":null,"finish_reason":null},"prompt_messages":[]}}\n\n'
+            % (index, content.encode()))
+
+
+# model/llm_invoke_stream.json, the whole body
+LLM_STREAM = [llm_event(0, "hello "), llm_event(1, "wonderful "), llm_event(2, "world "), (
+    b'data: {"code":0,"message":"success","data":{"model":"echo-llm","system_fingerprint":"echo-fp-1","delta":'
+    b'{"index":3,"message":{"role":"assistant","content":"","name":"","tool_calls":[],"tool_call_id":"",'
+    b'"opaque_body":null},"usage":{"prompt_tokens":5,"prompt_unit_price":"0.001","prompt_price_unit":"0.001",'
+    b'"prompt_price":"0.000005","completion_tokens":3,"completion_unit_price":"0.002","completion_price_unit":'
+    b'"0.001","completion_price":"0.000006","total_tokens":8,"total_price":"0.000011","currency":"USD",'
+    b'"latency":0.00025380099987160065},"finish_reason":"stop"},"prompt_messages":[]}}\n\n')]
+
+
+def exchange(daemon, path, body, headers=(), key=True):
+    """POST over a fresh socket; returns (status, headers, chunks, body)."""
+    sent = [("X-Api-Key", daemon.key)] if key else []
+    sent += [("Content-Type", "application/json")] + list(headers)
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    try:
+        sock.sendall(raw_request("POST", path, body, sent))
+        return read_response(sock.makefile("rb"))
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def llm_daemon(daemon, client, tenant):
+    """The daemon serving llm/invoke, acme/echo installed for ``tenant`` and answering with echo_llm."""
+    daemon.add_dispatch_route(llm_route())
+    installed_plugin(client, tenant)
+    daemon.set_dispatch_handler("acme/echo", "llm/invoke", echo_llm)
+    return daemon
+
+
+def test_dispatch_serves_a_new_route_as_recorded(llm_daemon, tenant):
+    calls = []
+
+    def handler(call):
+        calls.append(call)
+        return echo_llm(call)
+
+    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", handler)
+    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    status, headers, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
+    assert status == 200 and chunks == LLM_STREAM       # one flushed chunk per event
+    assert headers["content-type"] == "text/event-stream" and headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in headers
+    call, = calls
+    assert (call.plugin_id, call.tenant_id, call.direct) == ("acme/echo", tenant, False)
+    assert call.installation["plugin_id"] == "acme/echo" and call.identifier == call.package.identifier
+    assert call.values["Data"] == {"Provider": "echomodel", "Model": "echo-llm", "ModelType": "llm"}
+    assert call.body == json.loads(llm_body()) and call.data["stream"] is True
+
+    # model/llm_num_tokens.json: one chunk, Go struct order and float64 numbers
+    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", lambda call: [{"num_tokens": 10.0}])
+    _, _, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
+    assert chunks == [b'data: {"code":0,"message":"success","data":{"num_tokens":10}}\n\n']
+    deadline = time.time() + 5          # the server thread leaves the stream just after its last write
+    while llm_daemon._active_dispatch and time.time() < deadline:
+        time.sleep(0.01)
+    assert llm_daemon._active_dispatch == 0
+
+
+def test_dispatch_error_event_ends_the_stream(llm_daemon, tenant):
+    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    status, _, chunks, _ = exchange(llm_daemon, path, llm_body("fail midstream now ok"),
+                                    [("X-Plugin-ID", "acme/echo")])
+    # model/llm_invoke_error_midstream.json: two chunks, then the plugin's ValueError (traceback in args)
+    assert status == 200 and chunks[:2] == [llm_event(0, "fail "), llm_event(1, "midstream ")]
+    assert len(chunks) == 3
+    assert chunks[2].startswith(
+        b'data: {"code":-500,"message":"{\\"message\\":\\"{\\\\\\"args\\\\\\":{\\\\\\"traceback\\\\\\":'
+        b'\\\\\\"Traceback (most recent call last):\\\\\\\\n')
+    assert chunks[2].endswith(
+        b'\\\\\\\\nValueError: echo failure in the middle of the stream\\\\\\\\n\\\\\\"},\\\\\\"error_type\\\\\\":'
+        b'\\\\\\"ValueError\\\\\\",\\\\\\"message\\\\\\":\\\\\\"echo failure in the middle of the stream\\\\\\"}\\",'
+        b'\\"error_type\\":\\"PluginInvokeError\\",\\"args\\":null}","data":null}\n\n')
+
+    def limited(call):
+        yield {"partial": True}
+        raise FakePluginError("InvokeRateLimitError", "slow down", {"description": "wait"})
+
+    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", limited)
+    _, _, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
+    assert chunks == [
+        b'data: {"code":0,"message":"success","data":{"partial":true}}\n\n',
+        b'data: {"code":-500,"message":"{\\"message\\":\\"{\\\\\\"args\\\\\\":{\\\\\\"description\\\\\\":'
+        b'\\\\\\"wait\\\\\\"},\\\\\\"error_type\\\\\\":\\\\\\"InvokeRateLimitError\\\\\\",\\\\\\"message\\\\\\":'
+        b'\\\\\\"slow down\\\\\\"}\\",\\"error_type\\":\\"PluginInvokeError\\",\\"args\\":null}","data":null}\n\n']
+
+
+@pytest.mark.parametrize("stream_headers", ["lazy", "eager"])
+def test_dispatch_empty_stream(tenant, stream_headers):
+    # lazy, as tool/get_runtime_parameters.json: HTTP 200, text/event-stream, Content-Length 0, no event;
+    # eager (the default): the headers, then only the terminating chunk
+    with FakeDaemon(stream_headers=stream_headers) as daemon:
+        client = Client(daemon)
+        daemon.add_dispatch_route(DispatchRoute("model/schema", "RequestGetAIModelSchema", []))   # no handler
+        installed_plugin(client, tenant)
+        daemon.set_tool_handler("acme/echo", "echo", "ping", lambda request: [])
+        for path, body in [("model/schema", b'{"data":{}}'), ("tool/invoke", invoke_body(tool="ping"))]:
+            status, headers, chunks, raw = exchange(daemon, "/plugin/%s/dispatch/%s" % (tenant, path), body,
+                                                    [("X-Plugin-ID", "acme/echo")])
+            assert (status, chunks, raw, headers["content-type"]) == (200, [], b"", "text/event-stream"), path
+            if stream_headers == "lazy":
+                assert headers["content-length"] == "0" and "transfer-encoding" not in headers, path
+            else:
+                assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers, path
+        status, headers, chunks = invoke_events(daemon, tenant)     # with events: chunked either way
+        assert headers["transfer-encoding"] == "chunked" and len(chunks) == 1
+        daemon.reset_stats()
+        for _ in range(2):   # the connection stays usable
+            status, response, raw = client.call("POST", "/plugin/%s/dispatch/model/schema" % tenant,
+                                                b'{"data":{}}',
+                                                {"Content-Type": "application/json", "X-Plugin-ID": "acme/echo"})
+            assert (status, raw) == (200, b"")
+        assert daemon.connections_opened == 0
+        client.close()
+    with pytest.raises(ValueError):
+        FakeDaemon(stream_headers="early")
+
+
+def test_dispatch_validation_errors_are_http_400(llm_daemon, tenant):
+    # model/llm_invoke_malformed_body.json (whole bodies, with their recorded lengths)
+    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    plugin = [("X-Plugin-ID", "acme/echo")]
+    cases = [
+        (llm_body(model_type="rerank"), 301, [validation_line(LLM_NS + ".Data.ModelType", "ModelType", "eq")]),
+        (llm_body(model=None), 322,
+         [validation_line(LLM_NS + ".Data.BaseRequestInvokeModel.Model", "Model", "required")]),
+    ]
+    everything = [validation_line(LLM_NS + ".Data.BaseRequestInvokeModel.Provider", "Provider", "required"),
+                  validation_line(LLM_NS + ".Data.BaseRequestInvokeModel.Model", "Model", "required"),
+                  validation_line(LLM_NS + ".Data.ModelType", "ModelType", "required")]
+    cases += [(b"{not json", 729, everything), (b'{"user_id": "user-e2e-1"}', 729, everything)]
+    for body, length, lines in cases:
+        status, headers, _, raw = exchange(llm_daemon, path, body, plugin)
+        assert status == 400 and raw == error_body(-400, "\\\\n".join(lines)) and len(raw) == length, body
+        assert headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_dispatch_middleware_errors_come_before_the_body(llm_daemon, tenant):
+    # model/llm_invoke_plugin_id_and_auth_errors.json
+    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    not_found = error_body(-404, "plugin not found", "PluginNotFoundError")
+    other_tenant = "/plugin/%s/dispatch/llm/invoke" % uuid.uuid4()
+    for route, headers, body, expected in [
+            (path, [], llm_body(), (400, error_body(-400, "plugin_id is required"), 138)),
+            (path, [], b"{not json", (400, error_body(-400, "plugin_id is required"), 138)),
+            (path, [("X-Plugin-ID", "ceocheck/not-installed")], b"{not json", (404, not_found, 125)),
+            (path, [("X-Plugin-ID", "not a plugin id!")], llm_body(), (404, not_found, 125)),
+            (other_tenant, [("X-Plugin-ID", "acme/echo")], llm_body(), (404, not_found, 125))]:
+        status, _, _, raw = exchange(llm_daemon, route, body, headers)
+        assert (status, raw, len(raw)) == expected, headers
+    status, _, _, raw = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo"), ("X-Api-Key", "x")],
+                                 key=False)
+    assert (status, raw, len(raw)) == (401, UNAUTHORIZED, 131)
+
+
+def test_v2_dispatch_by_unique_identifier(daemon, client, tenant):
+    # v2/invoke_tool.json, v2/invoke_llm.json, v2/uploaded_not_installed.json, v2/invoke_other.json
+    uid = installed_plugin(client, tenant)
+    other = str(uuid.uuid4())    # nothing installed there: /v2 does not look installations up
+    by_uid = [("X-Plugin-Unique-Identifier", uid)]
+    body = json.loads(invoke_body(params={"text": "v2"}))
+    body["tenant_id"] = other
+    status, headers, tenant_chunks = invoke_events(daemon, tenant, body=invoke_body(params={"text": "v2"}))
+    status, headers, chunks, _ = exchange(daemon, "/v2/invoke/dispatch/tool/invoke", json.dumps(body).encode(), by_uid)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    assert chunks == tenant_chunks == [
+        b'data: {"code":0,"message":"success","data":{"type":"text","message":{"text":"{\\"text\\":\\"v2\\"}"},'
+        b'"meta":null}}\n\n']
+    assert "X-Plugin-ID" not in daemon.requests[-1].headers
+
+    seen = []
+    daemon.set_tool_handler("acme/echo", "echo", "echo", lambda request: seen.append(request) or [
+        {"type": "text", "message": {"text": "channel=general text=v2"}, "meta": None}])
+    _, _, chunks, _ = exchange(daemon, "/v2/invoke/dispatch/tool/invoke", json.dumps(body).encode(), by_uid)
+    assert chunks == [b'data: {"code":0,"message":"success","data":{"type":"text","message":'
+                      b'{"text":"channel=general text=v2"},"meta":null}}\n\n']
+    assert seen == [body]
+
+    daemon.add_dispatch_route(llm_route())
+    calls = []
+    daemon.set_dispatch_handler("acme/echo", "llm/invoke", lambda call: calls.append(call) or echo_llm(call))
+    _, _, chunks, _ = exchange(daemon, "/v2/invoke/dispatch/llm/invoke", llm_body("v2 says hi", other), by_uid)
+    assert chunks[:3] == [llm_event(0, "v2 "), llm_event(1, "says "), llm_event(2, "hi ")] and len(chunks) == 4
+    call, = calls
+    assert (call.direct, call.installation, call.tenant_id, call.plugin_id) == (True, None, other, "acme/echo")
+    assert call.identifier == uid and call.package.identifier == uid
+
+    uploaded = upload_ok(client, tenant, sample_plugin(version="0.0.2"))["unique_identifier"]
+    runtime_missing = error_body(-500, "no available node, plugin runtime not found",
+                                 "PluginDaemonInternalServerError")
+    tenant_missing = error_body(-400, validation_line(LLM_NS + ".InvokePluginUserIdentity.TenantId",
+                                                      "TenantId", "required"))
+    for path, headers, sent, expected in [
+            ("llm/invoke", by_uid, llm_body("v2 says hi"), (400, tenant_missing, 325)),
+            ("llm/invoke", [], llm_body("v2 says hi", other),
+             (400, error_body(-400, "X-Plugin-Unique-Identifier header is required"), 162)),
+            ("llm/invoke", [("X-Plugin-Unique-Identifier", "acme/echo:9.9.9@" + "b" * 64)], b"{not json",
+             (404, runtime_missing, 164)),
+            ("tool/invoke", [("X-Plugin-Unique-Identifier", uploaded)], invoke_body(), (404, runtime_missing, 164)),
+            ("tool/invoke", [("X-Plugin-Unique-Identifier", "garbage")], invoke_body(),
+             (400, error_body(-400, "plugin_unique_identifier is not valid: garbage",
+                              "PluginUniqueIdentifierError"), 163)),
+            ("model/polling/start", by_uid, llm_body(tenant_id=other),
+             (404, b'{"code":"not_found","message":"route not found"}', 48))]:
+        status, _, _, raw = exchange(daemon, "/v2/invoke/dispatch/" + path, sent, headers)
+        assert (status, raw, len(raw)) == expected, (path, headers)
+    status, _, _, raw = exchange(daemon, "/v2/invoke/dispatch/tool/invoke", invoke_body(), by_uid + [
+        ("X-Api-Key", "wrong")], key=False)
+    assert (status, raw) == (401, UNAUTHORIZED)
+
+
+def test_dispatch_handlers_are_per_plugin_and_route(daemon, client, tenant):
+    with pytest.raises(KeyError):
+        daemon.set_dispatch_handler("acme/echo", "llm/invoke", echo_llm)      # not served yet
+    daemon.add_dispatch_route(llm_route())
+    with pytest.raises(ValueError):
+        daemon.add_dispatch_route(llm_route())
+    installed_plugin(client, tenant)
+    installed_plugin(client, tenant, name="other")
+    # a route handler takes over tool/invoke for its plugin, tool handlers included
+    daemon.set_tool_handler("acme/echo", "echo", "echo", lambda request: [
+        {"type": "text", "message": {"text": "tool handler"}, "meta": None}])
+    daemon.set_dispatch_handler("acme/echo", "tool/invoke", lambda call: [
+        {"type": "text", "message": {"text": "route handler for %s" % call.values["Data"]["Tool"]}, "meta": None}])
+    _, _, chunks = invoke_events(daemon, tenant)
+    assert event_json(chunks[0])["data"]["message"] == {"text": "route handler for echo"}
+    _, _, chunks = invoke_events(daemon, tenant, plugin_id="acme/other", body=invoke_body(provider="other"))
+    assert event_json(chunks[0])["data"]["message"] == {"text": '{}'}     # the other plugin: default echo
+    daemon.set_dispatch_handler("acme/echo", "tool/invoke", None)
+    _, _, chunks = invoke_events(daemon, tenant)
+    assert event_json(chunks[0])["data"]["message"] == {"text": "tool handler"}
+    # a route without a handler for this plugin answers the empty stream
+    status, headers, chunks, _ = exchange(daemon, "/plugin/%s/dispatch/llm/invoke" % tenant, llm_body(),
+                                          [("X-Plugin-ID", "acme/echo")])
+    assert (status, chunks, headers["content-type"]) == (200, [], "text/event-stream")
+    # the tool routes are served by the same mechanism, under /v2 as well
+    status, _, chunks, _ = exchange(daemon, "/plugin/%s/dispatch/tool/validate_credentials" % tenant,
+                                    b'{"data":{"provider":"echo","credentials":{}}}', [("X-Plugin-ID", "acme/echo")])
+    assert (status, chunks) == (200, [b'data: {"code":0,"message":"success","data":{"result":true}}\n\n'])

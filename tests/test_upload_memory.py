@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(r"""
 @pytest.fixture
 def daemon_process():
     process = subprocess.Popen(
-        [sys.executable, os.path.join(TESTS, "fake_daemon.py"), "--port", "0",
+        [sys.executable, os.path.join(TESTS, "fake_daemon"), "--port", "0",
          "--max-package-size", str(SIZE * 2)], stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
