@@ -67,7 +67,7 @@ __all__ = [
     "PluginDecodeResponse", "PluginBundleDependency", "GithubDependency",
     "MarketplaceDependency", "PackageDependency", "PluginInstallTaskStartResponse",
     "PluginInstallTask", "PluginInstallTaskPluginStatus", "MissingPluginDependency",
-    "PluginInstallation", "PluginEntity", "PluginListResponse", "DaemonHealth",
+    "PluginInstallation", "PluginEntity", "PluginListResponse", "DaemonHealth", "PluginReadme",
     # entities: tools
     "ToolProviderIdentity", "ProviderConfigOption", "ProviderConfig", "ToolOAuthSchema",
     "ToolParameterOption", "ToolParameter", "ToolIdentity", "ToolDescription",
@@ -89,7 +89,10 @@ __all__ = [
     "PluginNotFoundError",
     "InvokeRateLimitError", "InvokeAuthorizationError", "InvokeBadRequestError",
     "InvokeConnectionError", "InvokeServerUnavailableError",
-    "CredentialsValidateFailedError",
+    "CredentialsValidateFailedError", "EndpointSetupFailedError",
+    "TriggerProviderCredentialValidationError", "TriggerPluginInvokeError",
+    "TriggerInvokeError", "EventIgnoreError", "PluginLLMPollingUnsupportedError",
+    "PluginRuntimeError",
     # command line
     "main",
 ]
@@ -196,8 +199,11 @@ DEFAULT_MAX_BLOB_CHUNK_SIZE = 8 * 1024
 DEFAULT_MAX_BLOB_SIZE = 30 * 1024 * 1024
 #: How long a fetched tool declaration is reused for parameter casting, in seconds.
 DEFAULT_DECLARATION_CACHE_TTL = 30.0
-#: Connections kept per client; also the most requests in flight at once.
+#: Idle connections kept alive per client for reuse.
 DEFAULT_POOL_SIZE = 10
+#: Requests in flight at once per client, streams included (httpx's default, which
+#: Dify's client also uses).
+DEFAULT_MAX_CONNECTIONS = 100
 #: Automatic retries of idempotent (GET) requests after a connection error.
 DEFAULT_RETRIES = 2
 
@@ -242,7 +248,7 @@ def _logger() -> Any:
 
 #: Every daemon key a PluginConfig of this process holds. Error texts carry what the
 #: daemon or a proxy sent back; should that echo the X-Api-Key header, it is masked.
-_KEYS_IN_USE: Set[str] = set()
+_KEYS_IN_USE: Dict[str, int] = {}  # key -> how many live PluginConfigs hold it
 _MIN_REDACTED_KEY = 4  # shorter "keys" (tests, toys) would mask ordinary words
 
 
@@ -582,6 +588,41 @@ class CredentialsValidateFailedError(PluginInvokeError):
     """The plugin reported CredentialsValidateFailedError."""
 
 
+class EndpointSetupFailedError(PluginInvokeError):
+    """The plugin reported EndpointSetupFailedError (its endpoint settings are unusable)."""
+
+
+class TriggerProviderCredentialValidationError(PluginInvokeError):
+    """The plugin reported TriggerProviderCredentialValidationError."""
+
+
+class TriggerPluginInvokeError(PluginInvokeError):
+    """The plugin reported TriggerPluginInvokeError."""
+
+
+class TriggerInvokeError(PluginInvokeError):
+    """The plugin reported TriggerInvokeError."""
+
+
+class EventIgnoreError(PluginInvokeError):
+    """The plugin reported EventIgnoreError: the trigger event is not for this subscription."""
+
+
+class PluginLLMPollingUnsupportedError(PluginInvokeError):
+    """The plugin reported PluginLLMPollingUnsupportedError: the model cannot be polled."""
+
+
+class PluginRuntimeError(PluginInvokeError):
+    """The plugin's runtime failed (PluginRuntimeError); ``request_id`` names the run
+    (for a serverless runtime, its request id), or is None."""
+
+    @property
+    def request_id(self) -> Optional[str]:
+        args = self.invoke_args
+        value = args.get("request_id") if isinstance(args, dict) else None
+        return value if isinstance(value, str) else None
+
+
 #: Daemon ``error_type`` -> class. Looked up by string, so renaming a class never
 #: changes which errors it catches.
 _DAEMON_ERROR_TYPES: Dict[str, Type[PluginDaemonError]] = {
@@ -604,6 +645,13 @@ _INVOKE_ERROR_TYPES: Dict[str, Type[PluginInvokeError]] = {
     "InvokeConnectionError": InvokeConnectionError,
     "InvokeServerUnavailableError": InvokeServerUnavailableError,
     "CredentialsValidateFailedError": CredentialsValidateFailedError,
+    "EndpointSetupFailedError": EndpointSetupFailedError,
+    "TriggerProviderCredentialValidationError": TriggerProviderCredentialValidationError,
+    "TriggerPluginInvokeError": TriggerPluginInvokeError,
+    "TriggerInvokeError": TriggerInvokeError,
+    "EventIgnoreError": EventIgnoreError,
+    "PluginLLMPollingUnsupportedError": PluginLLMPollingUnsupportedError,
+    "PluginRuntimeError": PluginRuntimeError,
 }
 
 #: When an envelope carries no usable error_type, its code picks the class.
@@ -626,9 +674,6 @@ _MESSAGE_HINTS = (
      "raise MAX_PLUGIN_PACKAGE_SIZE on the daemon (docker .env: PLUGIN_MAX_PACKAGE_SIZE)"),
     ("invalid input syntax for type uuid",
      "tenant, task and installation ids must be UUIDs"),
-    ("record not found",
-     "the daemon deletes successful install tasks 60-120 s after they succeed; "
-     "check the installation instead"),
     ("no available node",
      "the plugin runtime is not running on any daemon node: wait for the daemon to "
      "relaunch it, or reinstall the plugin"),
@@ -775,9 +820,31 @@ def _check_key(key: Any) -> str:
         # CR/LF would let the key inject headers; no real key contains controls.
         raise InvalidArgumentError("key contains control characters (CR, LF or others) or "
                                    "characters a header cannot carry", argument="key")
-    if len(key) >= _MIN_REDACTED_KEY:
-        _KEYS_IN_USE.add(key)
     return key
+
+
+def _remember_key(config: PluginConfig, key: str) -> None:
+    """Mask ``key`` in error texts while ``config`` lives (a key of a config that is
+    gone no longer masks words in other clients' errors)."""
+    if len(key) < _MIN_REDACTED_KEY:
+        return
+    import weakref
+
+    with _KEYS_LOCK:
+        _KEYS_IN_USE[key] = _KEYS_IN_USE.get(key, 0) + 1
+    weakref.finalize(config, _forget_key, key)
+
+
+def _forget_key(key: str) -> None:
+    with _KEYS_LOCK:
+        left = _KEYS_IN_USE.get(key, 0) - 1
+        if left > 0:
+            _KEYS_IN_USE[key] = left
+        else:
+            _KEYS_IN_USE.pop(key, None)
+
+
+_KEYS_LOCK = _thread.allocate_lock()
 
 
 def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -797,7 +864,10 @@ class PluginConfig:
     - ``trust_env``: honour HTTP(S)_PROXY / NO_PROXY. Off by default, because the daemon
       is an internal service and proxies meant for the internet break it (as in Dify).
     - ``retries``: automatic retries of GET requests after connection errors.
-    - ``pool_size``: kept-alive connections per client, and requests in flight at once.
+    - ``pool_size``: idle connections kept alive for reuse.
+    - ``max_connections``: requests in flight at once (streams included); past it a
+      request waits up to the pool timeout. Hung streams take connections of this
+      budget only, so short calls go on while a few plugins hang.
     - ``stream_timeout``: read timeout between events of a tool invoke stream.
     - ``max_package_size`` / ``max_bundle_size``: refuse larger uploads before sending;
       match them to the daemon's MAX_PLUGIN_PACKAGE_SIZE / MAX_BUNDLE_PACKAGE_SIZE.
@@ -811,7 +881,9 @@ class PluginConfig:
     __slots__ = ("url", "key", "timeout", "verify", "trust_env", "retries", "pool_size",
                  "stream_timeout", "user_agent", "max_package_size", "max_bundle_size",
                  "max_response_size", "max_event_size", "max_blob_size",
-                 "max_blob_chunk_size", "declaration_cache_ttl")
+                 "max_blob_chunk_size", "declaration_cache_ttl", "max_connections",
+                 "__weakref__")  # a weak reference tells when to forget the key (see above)
+    _names = __slots__[:-1]
 
     url: str
     key: str
@@ -829,6 +901,7 @@ class PluginConfig:
     max_blob_size: int
     max_blob_chunk_size: int
     declaration_cache_ttl: float
+    max_connections: int
 
     def __init__(self, url: str = DEFAULT_URL, key: str = "",
                  timeout: Union[float, Timeout, None, Any] = DEFAULT_TIMEOUT,
@@ -842,10 +915,12 @@ class PluginConfig:
                  max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
                  max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
                  max_blob_chunk_size: int = DEFAULT_MAX_BLOB_CHUNK_SIZE,
-                 declaration_cache_ttl: float = DEFAULT_DECLARATION_CACHE_TTL) -> None:
+                 declaration_cache_ttl: float = DEFAULT_DECLARATION_CACHE_TTL,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         set_ = object.__setattr__  # the instance is immutable: set through object
         _split_url(url)
         set_(self, "key", _check_key(key))
+        _remember_key(self, key)
         set_(self, "url", url.strip().rstrip("/"))
         set_(self, "timeout", timeout if isinstance(timeout, Timeout) else Timeout(timeout))
         if not isinstance(verify, (bool, str)) or verify == "":
@@ -860,6 +935,7 @@ class PluginConfig:
         set_(self, "trust_env", trust_env)
         set_(self, "retries", _check_positive_int(retries, "retries", minimum=0))
         set_(self, "pool_size", _check_positive_int(pool_size, "pool_size"))
+        set_(self, "max_connections", _check_positive_int(max_connections, "max_connections"))
         set_(self, "stream_timeout", _check_seconds(stream_timeout, "stream_timeout"))
         for name, value in (("max_package_size", max_package_size),
                             ("max_bundle_size", max_bundle_size),
@@ -890,11 +966,11 @@ class PluginConfig:
         raise AttributeError("PluginConfig is immutable")
 
     def _values(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._names)
 
     def replace(self, **changes: Any) -> PluginConfig:
         """A copy with some settings changed, e.g. ``config.replace(timeout=5.0)``."""
-        values = dict(zip(self.__slots__, self._values()))
+        values = dict(zip(self._names, self._values()))
         unknown = set(changes) - set(values)
         if unknown:
             raise InvalidArgumentError("PluginConfig has no setting %s"
@@ -911,7 +987,7 @@ class PluginConfig:
     def __repr__(self) -> str:
         return "PluginConfig(%s)" % ", ".join(
             "%s=%s" % (name, "'***'" if name == "key" else repr(getattr(self, name)))
-            for name in self.__slots__)
+            for name in self._names)
 
     __str__ = __repr__
 
@@ -1912,6 +1988,15 @@ class PluginDeclaration(_Entity):
             if getattr(self, attribute):
                 return category
         return "extension"
+
+
+@_entity
+class PluginReadme(_Entity):
+    """A package's README: ``content`` (markdown) and the ``language`` the daemon
+    answered with (it falls back to en_US when the asked one is missing)."""
+
+    content: str = ""
+    language: Optional[str] = None
 
 
 @_entity
@@ -3240,13 +3325,15 @@ class _BlobMerger:
     """Join ``blob_chunk`` messages into one ``blob`` message per id.
 
     The merged blob is emitted where its last chunk arrives, with that chunk's meta.
-    Chunks must arrive in sequence; sizes are capped per chunk and per blob.
+    Chunks are joined in arrival order whatever their ``sequence`` says (as the daemon
+    and Dify do: a runtime other than the Python SDK may not number them); sizes are
+    capped per chunk and per blob, and a blob that never ends is an error.
     """
 
     def __init__(self, max_chunk_size: int, max_blob_size: int) -> None:
         self.max_chunk_size = max_chunk_size
         self.max_blob_size = max_blob_size
-        self.buffers: Dict[str, List[Any]] = {}  # id -> [list of chunks, their total size, next sequence]
+        self.buffers: Dict[str, List[Any]] = {}  # id -> [list of chunks, their total size]
 
     def add(self, message: _MessageT) -> Optional[_MessageT]:
         chunk = message.message
@@ -3264,18 +3351,14 @@ class _BlobMerger:
                     "blob %s declares %s, over the %s max_blob_size"
                     % (chunk.id, _format_size(chunk.total_length),
                        _format_size(self.max_blob_size)))
-            entry = self.buffers[chunk.id] = [[], 0, 0]
-        pieces, received, due = entry
-        if chunk.sequence != due:
-            raise InvalidResponseError("blob %s: chunk %d arrived where chunk %d was due"
-                                       % (chunk.id, chunk.sequence, due))
+            entry = self.buffers[chunk.id] = [[], 0]
+        pieces, received = entry
         if received + size > self.max_blob_size:
             del self.buffers[chunk.id]
             raise BlobTooLargeError("blob %s is over the %s max_blob_size"
                                     % (chunk.id, _format_size(self.max_blob_size)))
         pieces.append(chunk.blob)  # joined once at the end: no copying while it grows
         entry[1] = received + size
-        entry[2] = due + 1
         if not chunk.end:
             return None
         del self.buffers[chunk.id]
@@ -3349,7 +3432,10 @@ class _Transport:
         self.origin = "%s://%s:%d" % (self.scheme, self.host, self.port)
         import threading
 
-        self._slots = threading.BoundedSemaphore(config.pool_size)
+        # in-flight requests (streams included) are capped by max_connections; idle
+        # connections kept for reuse by pool_size (the two are apart, as in httpx, so
+        # streams a hung plugin holds open do not starve short calls)
+        self._slots = threading.BoundedSemaphore(config.max_connections)
         self._idle: List[Any] = []
         self._lock = threading.Lock()
         self._ssl_context: Any = None
@@ -3362,9 +3448,9 @@ class _Transport:
     def _acquire(self, route: str) -> Any:
         wait = self.config.timeout.pool
         if not self._slots.acquire(True, wait):
-            raise PoolTimeout("no free connection within %.1f s (pool_size=%d)"
-                              % (wait or 0.0, self.config.pool_size), route=route,
-                              hint="raise pool_size or the pool timeout")
+            raise PoolTimeout("no free connection within %.1f s (max_connections=%d, all "
+                              "in use)" % (wait or 0.0, self.config.max_connections),
+                              route=route, hint="raise max_connections or the pool timeout")
         try:
             while True:
                 with self._lock:
@@ -3382,8 +3468,10 @@ class _Transport:
         try:
             if reusable:
                 with self._lock:
-                    self._idle.append(connection)
-            else:
+                    reusable = len(self._idle) < self.config.pool_size
+                    if reusable:
+                        self._idle.append(connection)
+            if not reusable:
                 connection.close()
         finally:
             self._slots.release()
@@ -3749,6 +3837,9 @@ class _StreamResponse:
         if declared and declared.isdigit() and response.length:
             raise RemoteProtocolError("the stream was cut off before its declared length",
                                       route=self.route)
+        # read1() does not close a response whose Content-Length is used up (read()
+        # does); closed, it leaves the connection free for the next request
+        response.close()
         self._finished = True
 
     def _iter_chunked(self, read1: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -4265,8 +4356,14 @@ class DifyPluginClient:
         ``on_progress(task)`` is called whenever a plugin's status or message changes.
         Returns the finished task on success. Raises :class:`PluginInstallError` (with
         every failed plugin's message) on failure and :class:`InstallTimeoutError` at
-        the deadline. The daemon deletes successful tasks 60-120 s after they succeed; a
-        task that is gone is treated as a success once the installation is confirmed
+        the deadline.
+
+        A task that ends ``success`` is checked against the tenant's installations: the
+        daemon also reports success for a package of a plugin the tenant has in another
+        version, and changes nothing; that raises :class:`PluginInstallError` naming the
+        installed version (switch versions with :meth:`upgrade_plugin`). The daemon
+        deletes successful tasks 60-120 s after they succeed; a task that was seen and
+        is gone counts as a success once the installation is confirmed
         (``identifiers`` names what to confirm when the task was never seen).
         """
         _check_tenant(tenant_id)
@@ -4292,6 +4389,8 @@ class DifyPluginClient:
                     on_progress(task)
             last = task
             if task.status == PluginInstallTaskStatus.Success:
+                self._confirm_installed(tenant_id, task_id, task,
+                                        [item.plugin_unique_identifier for item in task.plugins])
                 return task
             if task.status == PluginInstallTaskStatus.Failed:
                 raise _install_failure(task)
@@ -4300,7 +4399,7 @@ class DifyPluginClient:
                 raise InstallTimeoutError(
                     "install task %s is still %s after %.0f s"
                     % (task_id, task.status, timeout or 0.0),
-                    task=task, hint="raise the wait timeout; the task keeps running on the daemon")
+                    task=task, hint="wait longer (timeout=); the task keeps running on the daemon")
             sleep = interval if deadline is None else min(interval, deadline - now)
             time.sleep(max(sleep, 0.0))
             interval = min(interval * 1.5, max_poll_interval)
@@ -4309,24 +4408,17 @@ class DifyPluginClient:
                    identifiers: Optional[Sequence[str]], error: PluginDaemonError
                    ) -> PluginInstallTask:
         """The task vanished: success if the plugins it installs are installed."""
-        if last is not None and last.status == PluginInstallTaskStatus.Success:
-            return last
-        wanted = identifiers or ([item.plugin_unique_identifier for item in last.plugins]
-                                 if last is not None else [])
+        wanted = list(identifiers or ([item.plugin_unique_identifier for item in last.plugins]
+                                      if last is not None else []))
         if not wanted:
-            error.hint = ("the task no longer exists; pass identifiers= to confirm the "
-                          "installation instead")
+            error.message = "no install task %s for this tenant (%s)" % (task_id, error.message)
+            error.args = (error.message,)
+            error.hint = "check the task id; tasks lists the tenant's tasks"
             raise error
-        plugin_ids = sorted({_plugin_id_of(identifier) for identifier in wanted})
-        installed = {installation.plugin_id
-                     for installation in self.fetch_plugin_installation_by_ids(tenant_id,
-                                                                               plugin_ids)}
-        missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in installed]
-        if missing:
-            raise PluginInstallError(
-                "install task %s disappeared and %s %s not installed"
-                % (task_id, ", ".join(missing), "is" if len(missing) == 1 else "are"),
-                task=last, route=error.route)
+        if last is not None:  # seen running, then gone: the daemon cleans up after success
+            error.hint = ("the daemon deletes install tasks 60-120 s after they succeed; the "
+                          "installation was checked instead")
+        self._confirm_installed(tenant_id, task_id, last, wanted, error)
         import dataclasses
 
         task = last or PluginInstallTask(id=task_id, status=PluginInstallTaskStatus.Success,
@@ -4337,6 +4429,39 @@ class DifyPluginClient:
             plugins=[dataclasses.replace(item, status=PluginInstallTaskStatus.Success,
                                          message="installed (task already cleaned up)")
                      for item in task.plugins])
+
+    def _confirm_installed(self, tenant_id: str, task_id: str,
+                           task: Optional[PluginInstallTask], wanted: Sequence[str],
+                           gone: Optional[PluginDaemonError] = None) -> None:
+        """Raise PluginInstallError unless each wanted identifier is what the tenant has
+        installed now (the daemon reports success for a task that changed nothing)."""
+        plugin_ids = sorted({_plugin_id_of(identifier) for identifier in wanted})
+        installed = {installation.plugin_id: installation.plugin_unique_identifier
+                     for installation in self.fetch_plugin_installation_by_ids(tenant_id,
+                                                                               plugin_ids)}
+        failures = []
+        other_version = False
+        for identifier in wanted:
+            plugin_id = _plugin_id_of(identifier)
+            current = installed.get(plugin_id)
+            if current == identifier:
+                continue
+            if current is None:
+                failures.append((identifier, "%s is not installed" % plugin_id))
+            else:
+                other_version = True
+                failures.append((identifier, "%s is installed as %s, not as %s; install does "
+                                 "not switch versions, upgrade does" % (plugin_id, current,
+                                                                       identifier)))
+        if not failures:
+            return
+        how = ("disappeared" if gone is not None
+               else "ended %s but changed nothing" % (task.status if task else "success"))
+        raise PluginInstallError(
+            "install task %s %s: %s" % (task_id, how, "; ".join(text for _, text in failures)),
+            task=task, failures=failures, route=gone.route if gone is not None else None,
+            hint=("switch versions with upgrade_plugin(original, new, source)" if other_version
+                  else gone.hint if gone is not None else None))
 
     # =========================================================================
     # Discovery and metadata
@@ -4398,7 +4523,18 @@ class DifyPluginClient:
 
     def fetch_plugin_readme(self, tenant_id: str, plugin_unique_identifier: str,
                             language: str = "en_US") -> str:
-        """The package's README in ``language`` (falling back to en_US), or "" if it has none."""
+        """The package's README in ``language`` (the daemon falls back to en_US), or ""
+        if the package has none. An unknown (never uploaded) package raises
+        :class:`PluginDaemonInternalServerError`. :meth:`fetch_plugin_readme_info` also
+        tells which language the daemon answered with."""
+        return self.fetch_plugin_readme_info(tenant_id, plugin_unique_identifier,
+                                             language).content
+
+    def fetch_plugin_readme_info(self, tenant_id: str, plugin_unique_identifier: str,
+                                 language: str = "en_US") -> PluginReadme:
+        """The README as :class:`PluginReadme`: its ``content`` and the ``language`` the
+        daemon answered with (``content`` is "" and ``language`` None when the package
+        has no README)."""
         path = self._management(tenant_id, "fetch/readme")
         identifier = _check_identifier(plugin_unique_identifier)
         query = {"plugin_unique_identifier": identifier}
@@ -4406,25 +4542,19 @@ class DifyPluginClient:
             query["language"] = _check_text(language, "language")
         try:
             data = self._call("GET", path, query=query)
-        except PluginDaemonNotFoundError:
-            return ""
-        except PluginDaemonInternalServerError as exc:
-            # A package without README.md: "failed to get readme from database: ..."
-            if "readme" in (exc.message or "").lower():
-                return ""
+        except PluginDaemonError as exc:
+            # a package without README.md: "...: open README.md: file does not exist\n
+            # en_US readme not found"; an unknown package is an error like any other
+            if "readme not found" in (exc.message or "").lower():
+                return PluginReadme()
             raise
         except HTTPStatusError as exc:
             if exc.status_code == 404:  # daemons before 0.4.0 have no readme route
-                return ""
+                return PluginReadme()
             raise
-        if isinstance(data, dict):
-            content = data.get("content")
-            if isinstance(content, str):
-                return content
         if data is None:
-            return ""
-        raise ResponseValidationError("the readme response has no string data.content",
-                                      path="data.content", route="GET " + path)
+            return PluginReadme()
+        return _parse(PluginReadme, data, "GET " + path)
 
     def fetch_plugin_by_identifier(self, tenant_id: str, identifier: str) -> bool:
         """True if some tenant has this exact identifier installed (uploaded is not enough)."""
@@ -4485,7 +4615,14 @@ class DifyPluginClient:
     def _fetch_tool_provider(self, tenant_id: str, plugin_id: str, provider_name: str
                              ) -> PluginToolProviderEntity:
         path = self._management(tenant_id, "tool")
-        data = self._call("GET", path, query={"plugin_id": plugin_id, "provider": provider_name})
+        try:
+            data = self._call("GET", path, query={"plugin_id": plugin_id,
+                                                  "provider": provider_name})
+        except (PluginNotFoundError, PluginDaemonNotFoundError) as exc:
+            exc.message = "no tool provider %s/%s for this tenant (the daemon: %s)" % (
+                plugin_id, provider_name, exc.message)
+            exc.args = (exc.message,)
+            raise
         entity = _parse(PluginToolProviderEntity, data, "GET " + path)
         return self._prepare_provider(tenant_id, entity)
 
@@ -4941,11 +5078,11 @@ class _Progress:
             self._redraw(task)
             return
         for item in task.plugins:
-            state = (str(item.status), item.message)
+            state = (str(item.status), _progress_message(item))
             if self.seen.get(item.plugin_unique_identifier) != state:
                 self.seen[item.plugin_unique_identifier] = state
                 self.out.info("%s  %s  %s" % (item.plugin_id or item.plugin_unique_identifier,
-                                              item.status, item.message or ""))
+                                              state[0], state[1]))
 
     def _redraw(self, task: PluginInstallTask) -> None:
         width = _terminal_width(self.out.stderr, {})
@@ -4953,7 +5090,7 @@ class _Progress:
         for item in task.plugins:
             status = str(item.status)
             text = "%-8s %s  %s" % (status, item.plugin_id or item.plugin_unique_identifier,
-                                    (item.message or "").replace("\n", " "))
+                                    _progress_message(item).replace("\n", " "))
             text = _fit(text, width - 1).rstrip()
             lines.append(self.out.paint(text, status, self.out.stderr_color))
         if self.drawn:
@@ -4962,6 +5099,12 @@ class _Progress:
             self.out.stderr.write("\x1b[2K" + text + "\n")
         self.out.stderr.flush()
         self.drawn = len(lines)
+
+
+def _progress_message(item: PluginInstallTaskPluginStatus) -> str:
+    """What progress shows of a plugin's message: a failure's message (uv's output, up
+    to 1 KiB) is left to the error printed at the end, so it is shown once."""
+    return "" if item.status == PluginInstallTaskStatus.Failed else (item.message or "")
 
 
 # =============================================================================
@@ -5127,6 +5270,14 @@ class _Context:
             self._client.close()
 
 
+#: How the user runs the CLI, for the commands hints suggest.
+_INVOCATION = ["dify-plugin-client"]
+
+
+def _program_name() -> str:
+    return _INVOCATION[0]
+
+
 def _mask(secret: Optional[str]) -> Optional[str]:
     """The key as shown: never any of its characters."""
     return "****" if secret else None
@@ -5251,60 +5402,87 @@ def _cmd_install(ctx: _Context) -> int:
         identifiers.append(decoded.unique_identifier)
     if not identifiers:
         raise InvalidArgumentError("install needs --file or --identifier", argument="install")
+    before = _installed_versions(ctx, identifiers)
+    conflicts = ["%s is installed as %s" % (_plugin_id_of(identifier),
+                                            before[_plugin_id_of(identifier)])
+                 for identifier in identifiers
+                 if before.get(_plugin_id_of(identifier)) not in (None, identifier)]
+    if conflicts:
+        # the daemon would run a task that ends "success" and changes nothing
+        raise PluginInstallError(
+            "not installed: %s; install does not switch versions" % "; ".join(conflicts),
+            hint="switch versions with: %s upgrade --identifier NEW_IDENTIFIER"
+                 % _program_name())
     start = client.install_from_identifiers(tenant, identifiers, args.source,
                                             [{} for _ in identifiers])
-    return _finish_install(ctx, start, identifiers, "install")
+    return _finish_install(ctx, start, identifiers, "install", before)
+
+
+def _installed_versions(ctx: _Context, identifiers: Sequence[str]) -> Dict[str, str]:
+    """plugin id -> the identifier the tenant has installed, for these identifiers' plugins."""
+    plugin_ids = sorted({_plugin_id_of(identifier) for identifier in identifiers})
+    return {item.plugin_id: item.plugin_unique_identifier
+            for item in ctx.client().fetch_plugin_installation_by_ids(ctx.tenant(), plugin_ids)}
 
 
 def _finish_install(ctx: _Context, start: PluginInstallTaskStartResponse,
-                    identifiers: List[str], action: str) -> int:
+                    identifiers: List[str], action: str, before: Dict[str, str]) -> int:
     args, out = ctx.args, ctx.out
     if start.all_installed:
-        return _report_already_installed(ctx, identifiers, action)
+        return _report_all_installed(ctx, identifiers, before)
     if args.no_wait:
         if out.json_mode:
             out.json({"task_id": start.task_id, "all_installed": False, "waited": False})
         else:
             out.line(start.task_id)
-            out.info("%s task %s started; follow it with: dify-plugin-client tasks wait %s"
-                     % (action, start.task_id, start.task_id))
+            out.info("%s task %s started; follow it with: %s tasks wait %s"
+                     % (action, start.task_id, _program_name(), start.task_id))
         return EXIT_OK
     return _wait_task(ctx, start.task_id, identifiers)
 
 
-def _report_already_installed(ctx: _Context, identifiers: List[str], action: str) -> int:
-    """The daemon answers all_installed when any version of each plugin is installed."""
-    client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
-    installed = {item.plugin_id: item.plugin_unique_identifier
-                 for item in client.fetch_plugin_installation_by_ids(
-                     tenant, sorted({_plugin_id_of(i) for i in identifiers}))}
-    other = [(identifier, installed.get(_plugin_id_of(identifier)))
-             for identifier in identifiers
-             if installed.get(_plugin_id_of(identifier)) != identifier]
+def _report_all_installed(ctx: _Context, identifiers: List[str],
+                          before: Dict[str, str]) -> int:
+    """all_installed: the daemon had already run these exact packages (for some tenant)
+    and installed them for this one at once; those the tenant had before were
+    already installed."""
+    out = ctx.out
+    already = [i for i in identifiers if before.get(_plugin_id_of(i)) == i]
+    installed = [i for i in identifiers if i not in already]
     if out.json_mode:
-        out.json({"task_id": "", "all_installed": True, "installed": installed,
-                  "other_version_installed": dict(other)})
-    elif not other:
-        out.info("already installed: %s" % ", ".join(identifiers))
-    for identifier, current in other:
-        out.info("not %sed: %s is installed%s; use `dify-plugin-client upgrade` to change the "
-                 "version" % (action, _plugin_id_of(identifier),
-                              " as %s" % current if current else " in another version"))
-    return EXIT_FAILED if other else EXIT_OK
+        out.json({"task_id": "", "all_installed": True,
+                  "installed": {_plugin_id_of(i): i for i in identifiers},
+                  "newly_installed": installed, "already_installed": already})
+        return EXIT_OK
+    for identifier in installed:
+        out.line("%s  installed" % identifier)
+    if already:
+        out.info("already installed: %s" % ", ".join(already))
+    return EXIT_OK
 
 
 def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = None) -> int:
     client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
     progress = _Progress(out)
+    resume = "%s tasks wait %s" % (_program_name(), task_id)
     try:
         task = client.wait_for_installation_task(
             tenant, task_id, timeout=ctx.args.wait_timeout, on_progress=progress,
             identifiers=identifiers)
-    except PluginInstallError as exc:
+    except PluginInstallError as exc:  # its message names each failure, once
         if out.json_mode and exc.task is not None:
             out.json(exc.task.to_dict())
-        for identifier, message in exc.failures:
-            out.info("failed: %s: %s" % (identifier, message))
+        if exc.hint and "upgrade_plugin" in exc.hint:
+            exc.hint = "switch versions with: %s upgrade --identifier NEW_IDENTIFIER" % (
+                _program_name())
+        raise
+    except InstallTimeoutError as exc:
+        exc.hint = "the task keeps running on the daemon; wait again with: %s --wait-timeout " \
+                   "SECONDS" % resume
+        raise
+    except KeyboardInterrupt:
+        out.info("stopped waiting; task %s keeps running on the daemon; wait again with: %s"
+                 % (task_id, resume))
         raise
     if out.json_mode:
         out.json(task.to_dict())
@@ -5546,6 +5724,10 @@ def _tasks_wait(ctx: _Context) -> int:
          _Argument("--identifier", help="remove only this plugin from the task"))
 def _tasks_delete(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
+    task = _existing_task(ctx, args.task_id)  # the daemon answers true for unknown tasks
+    if args.identifier and args.identifier not in [item.plugin_unique_identifier
+                                                   for item in task.plugins]:
+        raise PluginDaemonNotFoundError("task %s has no plugin %s" % (task.id, args.identifier))
     if args.identifier:
         client.delete_plugin_installation_task_item(tenant, args.task_id, args.identifier)
         ctx.out.info("removed %s from task %s" % (args.identifier, args.task_id))
@@ -5553,6 +5735,19 @@ def _tasks_delete(ctx: _Context) -> int:
         client.delete_plugin_installation_task(tenant, args.task_id)
         ctx.out.info("deleted task %s" % args.task_id)
     return EXIT_OK
+
+
+def _existing_task(ctx: _Context, task_id: str) -> PluginInstallTask:
+    try:
+        return ctx.client().fetch_plugin_installation_task(ctx.tenant(), task_id)
+    except PluginDaemonError as exc:
+        if "not found" not in (exc.message or ""):
+            raise
+        exc.message = "no such task %s for this tenant (the daemon: %s)" % (task_id,
+                                                                            exc.message)
+        exc.args = (exc.message,)
+        exc.hint = "%s tasks lists the tenant's tasks" % _program_name()
+        raise
 
 
 @_action("tasks", "delete-all", "delete every task of the tenant",
@@ -5581,7 +5776,13 @@ def _find_installation(ctx: _Context, target: str
     """An installation id from an installation id, a plugin id or a unique identifier."""
     client, tenant = ctx.client(), ctx.tenant()
     if _UUID_RE.match(target):
-        return target, None
+        # the daemon answers true to uninstalling an id it does not know: look first
+        for plugin in client.iter_plugins(tenant):
+            if target in (plugin.id, plugin.installation_id):
+                return target, plugin
+        raise PluginNotFoundError("no such installation %s for this tenant (%s)" % (target,
+                                                                                   tenant),
+                                  hint="%s list shows the installation ids" % _program_name())
     if _IDENTIFIER_RE.match(target):
         plugin_id = _plugin_id_of(target)
     elif _PLUGIN_ID_RE.match(target):
@@ -5652,7 +5853,7 @@ def _cmd_upgrade(ctx: _Context) -> int:
         else:
             ctx.out.line("%s  upgraded" % new)
         return EXIT_OK
-    return _finish_install(ctx, start, [new], "upgrade")
+    return _finish_install(ctx, start, [new], "upgrade", {_plugin_id_of(new): original})
 
 
 @_command("manifest", "show an uploaded package's manifest", _Argument("identifier"),
@@ -5844,7 +6045,7 @@ def _build_parser(argv: Optional[Sequence[str]] = None) -> Any:
     building all of them took most of the time of ``--help``."""
     import argparse
 
-    program = "dify-plugin-client"
+    program = _program_name()
     parser = argparse.ArgumentParser(
         prog=program, description="Manage and invoke plugins on a Dify Plugin Daemon.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -5975,4 +6176,5 @@ if __name__ == "__main__":
     # Run as a script or with -m: make `import dify_plugin_client` elsewhere find this
     # same module instead of loading a second copy with distinct classes.
     sys.modules.setdefault("dify_plugin_client", sys.modules[__name__])
+    _INVOCATION[0] = "python -m dify_plugin_client"
     sys.exit(main())

@@ -13,6 +13,7 @@ import dify_plugin_client as dpc
 from fake_daemon import sample_plugin
 from helpers import KEY, install_sample, last_request, make_client
 
+PROVIDER = "acme/echo/echo"
 MISSING_ID = "acme/missing:1.0.0@" + "f" * 64
 
 
@@ -183,11 +184,13 @@ def test_wait_treats_a_cleaned_up_successful_task_as_success(tenant):
         # without identifiers and never seen, there is nothing to confirm
         with pytest.raises(dpc.PluginDaemonInternalServerError) as info:
             client.wait_for_installation_task(tenant, start.task_id)
-        assert "identifiers" in info.value.hint
+        assert "no install task %s for this tenant" % start.task_id in info.value.message
+        assert "60-120" not in info.value.hint  # never seen running: no clean-up hint
         # a vanished task whose plugin is not installed is a failure
         other = str(uuid.uuid4())
-        with pytest.raises(dpc.PluginInstallError):
+        with pytest.raises(dpc.PluginInstallError) as failed:
             client.wait_for_installation_task(other, start.task_id, identifiers=[identifier])
+        assert "disappeared" in failed.value.message and "is not installed" in failed.value.message
 
 
 def test_install_argument_checks_send_nothing(client, daemon, tenant):
@@ -239,7 +242,8 @@ def test_delete_tasks(client, daemon, tenant):
 def test_missing_task_is_a_typed_error_with_a_hint(client, tenant):
     with pytest.raises(dpc.PluginDaemonInternalServerError) as info:
         client.fetch_plugin_installation_task(tenant, str(uuid.uuid4()))
-    assert info.value.message == "record not found" and "60-120 s" in info.value.hint
+    # a task never seen running: no hint about the daemon's clean-up of finished tasks
+    assert info.value.message == "record not found" and info.value.hint is None
 
 
 def test_missing_dependencies(client, daemon, tenant):
@@ -389,7 +393,7 @@ def test_unknown_tenant_is_an_empty_workspace(client, tenant):
 def test_one_client_shared_by_threads_reuses_connections(daemon, tenant):
     install_sample(make_client(daemon), tenant)
     daemon.reset_stats()
-    client = make_client(daemon, pool_size=4)
+    client = make_client(daemon, pool_size=4, max_connections=4)
     errors = []
 
     def work():
@@ -408,6 +412,61 @@ def test_one_client_shared_by_threads_reuses_connections(daemon, tenant):
     assert len(daemon.requests) == 400
     assert daemon.connections_opened <= 4  # far fewer connections than requests
     assert daemon.max_open_connections <= 4
+
+
+def test_hung_streams_do_not_starve_short_calls(daemon, tenant):
+    """A crashed plugin leaves invokes in flight hanging until the daemon's execution
+    timeout. Streams take connections of max_connections, not of the kept-alive pool,
+    so with pool_size streams hung, plain calls are still answered at once."""
+    import threading
+
+    client = make_client(daemon, pool_size=4, timeout=dpc.Timeout(5.0, pool=0.5))
+    install_sample(client, tenant)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def hang(request):
+        started.release()
+        release.wait(30)
+        return [{"type": "text", "message": {"text": "late"}, "meta": None}]
+
+    daemon.set_tool_handler("acme/echo", "echo", "ping", hang)
+    results = []
+
+    def invoke():
+        results.append([m.message.text for m in client.invoke(tenant, "u", PROVIDER, "ping",
+                                                               {}, {})])
+
+    threads = [threading.Thread(target=invoke) for _ in range(10)]
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in threads:
+            assert started.acquire(timeout=10)  # all ten streams are in flight and hung
+        began = time.monotonic()
+        for _ in range(20):
+            assert client.list_plugins_with_total(tenant).total == 1
+        assert time.monotonic() - began < 3.0
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    assert results == [["late"]] * 10
+    assert len(client._transport._idle) <= 4  # pool_size bounds what is kept alive
+
+
+def test_max_connections_bounds_requests_in_flight(daemon, tenant):
+    client = make_client(daemon, max_connections=2, timeout=dpc.Timeout(5.0, pool=0.3))
+    install_sample(client, tenant)
+    first = client.invoke(tenant, "u", PROVIDER, "echo", {}, {"text": "a"})
+    second = client.invoke(tenant, "u", PROVIDER, "echo", {}, {"text": "b"})
+    next(first), next(second)  # both hold their connections
+    with pytest.raises(dpc.PoolTimeout) as info:
+        client.list_plugins_with_total(tenant)
+    assert "max_connections" in str(info.value)
+    first.close()
+    assert client.list_plugins_with_total(tenant).total == 1
+    second.close()
 
 
 def test_connection_closed_by_server_is_replaced(client, daemon, tenant):
@@ -450,3 +509,12 @@ def test_connect_error_is_typed_and_retried_for_get(tenant):
     with pytest.raises(dpc.ConnectError):
         client.uninstall(tenant, str(uuid.uuid4()))  # POST: no retry
     assert time.monotonic() - began < 0.3
+
+
+def test_readme_info_tells_the_language_the_daemon_answered_with(client, daemon, tenant):
+    identifier = client.upload_pkg(tenant, sample_plugin(readme="# Echo")).unique_identifier
+    info = client.fetch_plugin_readme_info(tenant, identifier, language="ja_JP")
+    assert info.content == "# Echo" and info.language == "en_US"  # fell back to en_US
+    assert client.fetch_plugin_readme(tenant, identifier, "ja_JP") == "# Echo"
+    with pytest.raises(dpc.PluginDaemonInternalServerError):  # not "": no such package
+        client.fetch_plugin_readme(tenant, MISSING_ID)

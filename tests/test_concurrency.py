@@ -3,7 +3,7 @@
 Each thread works for its own tenant, so every answer can be checked to belong to
 its request: list pages and install tasks carry the tenant and ids, and invoke
 streams echo a per-request token. The fake daemon counts the connections open at
-once, which must never exceed the client's pool_size.
+once, which must never exceed the client's max_connections (here equal to pool_size).
 """
 
 import os
@@ -31,7 +31,8 @@ def _token_handler(request):
 
 
 def test_one_client_shared_by_16_threads(daemon):
-    client = make_client(daemon.url, daemon.key, pool_size=POOL_SIZE, timeout=30.0)
+    client = make_client(daemon.url, daemon.key, pool_size=POOL_SIZE, max_connections=POOL_SIZE,
+                         timeout=30.0)
     decoded = client.upload_pkg(str(uuid.uuid4()), sample_plugin())
     identifier = decoded.unique_identifier
     tenants = []

@@ -129,6 +129,32 @@ def test_plugin_invoke_error_is_unwrapped_to_the_plugin_error_type():
     assert str(error).startswith("rate limited [InvokeRateLimitError, PluginInvokeError")
 
 
+@pytest.mark.parametrize("name", [
+    "InvokeRateLimitError", "InvokeAuthorizationError", "InvokeBadRequestError",
+    "InvokeConnectionError", "InvokeServerUnavailableError", "CredentialsValidateFailedError",
+    "EndpointSetupFailedError", "TriggerProviderCredentialValidationError",
+    "TriggerPluginInvokeError", "TriggerInvokeError", "EventIgnoreError",
+    "PluginLLMPollingUnsupportedError", "PluginRuntimeError"])
+def test_every_plugin_error_type_dify_maps_has_its_class(name):
+    inner = {"args": {"request_id": "req-7"}, "error_type": name, "message": "m"}
+    with pytest.raises(dpc.PluginInvokeError) as info:
+        dpc._decode_envelope(_response(200, _invoke_error(inner)), ROUTE)
+    assert type(info.value) is getattr(dpc, name) and type(info.value).__name__ == name
+    assert name in dpc.__all__
+
+
+def test_plugin_runtime_error_carries_the_request_id():
+    inner = {"args": {"request_id": "lambda-42"}, "error_type": "PluginRuntimeError",
+             "message": "runtime died"}
+    with pytest.raises(dpc.PluginRuntimeError) as info:
+        dpc._decode_envelope(_response(200, _invoke_error(inner)), ROUTE)
+    assert info.value.request_id == "lambda-42"
+    inner["args"] = {}
+    with pytest.raises(dpc.PluginRuntimeError) as info:
+        dpc._decode_envelope(_response(200, _invoke_error(inner)), ROUTE)
+    assert info.value.request_id is None
+
+
 def test_plugin_invoke_error_of_unknown_type_and_plain_text():
     inner = {"args": {}, "error_type": "ValueError", "message": "boom"}
     with pytest.raises(dpc.PluginInvokeError) as info:
@@ -147,13 +173,18 @@ def test_hints_for_known_messages():
     cases = {"plugin verification has been enabled, and the plugin you want to install has "
              "a bad signature": "FORCE_VERIFYING_SIGNATURE",
              "file size exceeds the maximum limit": "MAX_PLUGIN_PACKAGE_SIZE",
-             "record not found": "60-120 s",
              "no available node, plugin not found": "runtime"}
     for message, needle in cases.items():
         with pytest.raises(dpc.PluginDaemonError) as info:
             dpc._decode_envelope(_response(200, _error_envelope(
                 -400, "PluginDaemonBadRequestError", message)), ROUTE)
         assert needle in info.value.hint
+    # "record not found" says nothing of where it comes from (an unknown task, an unknown
+    # endpoint...): no generic hint; the install waiter adds one where it applies
+    with pytest.raises(dpc.PluginDaemonError) as info:
+        dpc._decode_envelope(_response(200, _error_envelope(
+            -500, "PluginDaemonInternalServerError", "record not found")), ROUTE)
+    assert info.value.hint is None
 
 
 def test_errors_pickle_and_keep_attributes():

@@ -323,7 +323,7 @@ def test_stream_silent_longer_than_the_stream_timeout(daemon, tenant):
 
 
 def test_pool_exhausted(daemon, tenant):
-    client = make_client(daemon.url, daemon.key, pool_size=1,
+    client = make_client(daemon.url, daemon.key, pool_size=1, max_connections=1,
                          timeout=dpc.Timeout(connect=2.0, read=2.0, write=2.0, pool=0.3))
     install_sample(client, daemon, tenant)
     stream = _invoke(client, tenant)

@@ -468,7 +468,7 @@ def _(ctx):
 
 @scenario("pool-timeout", dpc.PoolTimeout)
 def _(ctx):
-    client = _client(ctx.daemon.url, pool_size=1, timeout=dpc.Timeout(2.0, pool=0.2))
+    client = _client(ctx.daemon.url, max_connections=1, timeout=dpc.Timeout(2.0, pool=0.2))
     stream = client.invoke(TENANT, "user-1", PROVIDER, "echo", {"api_key": "x"}, {"text": "a"},
                            cast_parameters=False)
     next(stream)  # holds the only connection
@@ -1110,6 +1110,7 @@ def _tenant_calls(c):
         ("fetch_plugin_manifest", lambda t: c.fetch_plugin_manifest(t, IDENT)),
         ("decode_plugin_from_identifier", lambda t: c.decode_plugin_from_identifier(t, IDENT)),
         ("fetch_plugin_readme", lambda t: c.fetch_plugin_readme(t, IDENT)),
+        ("fetch_plugin_readme_info", lambda t: c.fetch_plugin_readme_info(t, IDENT)),
         ("fetch_plugin_by_identifier", lambda t: c.fetch_plugin_by_identifier(t, IDENT)),
         ("fetch_tool_providers", lambda t: c.fetch_tool_providers(t)),
         ("fetch_tool_provider", lambda t: c.fetch_tool_provider(t, PROVIDER)),
@@ -1684,3 +1685,20 @@ def test_the_detector_finds_each_form_of_the_key():
     for harmless in ("secret-input", "SECRET_KEY", "sk-", "****", TENANT, IDENT):
         assert_no_key("self-test", harmless)
         FIGURES["outputs_searched"] -= 1
+
+
+def test_keys_are_masked_while_a_config_holds_them_and_no_longer():
+    """Keys of live configs are masked in error texts the server sends back; a key no
+    config holds any more masks nothing (it could be an ordinary word by then)."""
+    import gc
+
+    word = "zebra-%s" % os.getpid()
+    config = dpc.PluginConfig(url="http://127.0.0.1:1", key=word)
+    twin = dpc.PluginConfig(url="http://127.0.0.1:2", key=word)
+    assert word not in str(dpc.DifyPluginError("the server said %s" % word))
+    del config
+    gc.collect()
+    assert word not in str(dpc.DifyPluginError("the server said %s" % word))  # twin holds it
+    del twin
+    gc.collect()
+    assert word in str(dpc.DifyPluginError("the server said %s" % word))

@@ -1,5 +1,6 @@
 """Tool providers, casting on the wire, and streamed invoke against the fake daemon."""
 
+import base64
 import json
 
 import pytest
@@ -367,3 +368,25 @@ def test_invoke_is_lazy_until_iterated(client, daemon, tenant, installed):
     assert daemon.requests == []
     assert list(stream)
     assert len(daemon.requests) == 1
+
+
+def test_blob_chunks_join_in_arrival_order_whatever_their_sequence(client, daemon, tenant,
+                                                                   installed):
+    """The daemon and Dify ignore `sequence`; a runtime other than the Python SDK may
+    not number chunks (all 0 here, or out of order): chunks join as they arrive."""
+    pieces = [b"a" * 100, b"b" * 100, b"c" * 50]
+
+    def chunks(sequences):
+        return [{"type": "blob_chunk", "message": {
+            "id": "one", "sequence": number, "total_length": 250,
+            "blob": base64.b64encode(piece).decode(), "end": False}, "meta": None}
+            for number, piece in zip(sequences, pieces)] + [
+            {"type": "blob_chunk", "message": {"id": "one", "sequence": 9, "total_length": 250,
+                                               "blob": "", "end": True}, "meta": {"k": 1}}]
+
+    for sequences in ([0, 0, 0], [2, 0, 1], [7, 7, 3]):
+        daemon.set_tool_handler("acme/echo", "echo", "blob",
+                                lambda request, s=sequences: chunks(s))
+        messages = list(client.invoke(tenant, "u", PROVIDER, "blob", {}, {}))
+        assert [m.type for m in messages] == ["blob"]
+        assert messages[0].message.blob == b"".join(pieces) and messages[0].meta == {"k": 1}

@@ -53,7 +53,7 @@ class FakeDaemon(object):
 
     def __init__(self, key="test-key", host="127.0.0.1", port=0, *, max_package_size=DEFAULT_MAX_PACKAGE_SIZE,
                  max_bundle_size=DEFAULT_MAX_BUNDLE_SIZE, install_delay=0.05, task_success_ttl=None,
-                 version="0.6.10", stream_headers="eager"):
+                 version="0.6.10", stream_headers="lazy"):
         if stream_headers not in STREAM_HEADERS:
             raise ValueError("stream_headers must be one of %s" % ", ".join(STREAM_HEADERS))
         self.key = key
