@@ -43,7 +43,11 @@ Map of this file (each heading is a banner below; search for its text):
     Wire helpers: blob chunk merging
     Transport                   keep-alive pool, phases, streamed responses
     Dispatch                    the one path every dispatch route takes
-    Client                      DifyPluginClient, one method per route
+    Client: core                what every route group builds on
+    Client: install and lifecycle
+    Client: discovery and metadata
+    Client: tools
+    Client: the client          DifyPluginClient, made of the route groups above
     Routes                      the table of every route this module speaks
     Command line: settings
     Command line: output
@@ -4126,44 +4130,24 @@ class _Dispatcher:
 
 
 # =============================================================================
-# Client
+# Client: core
 # =============================================================================
+#
+# DifyPluginClient is put together from one class per route group (install and
+# lifecycle, discovery, tools, ...), each under its own banner below, over this core:
+# the configuration, the transport, the dispatcher and the JSON call every management
+# route makes. help(DifyPluginClient) lists the methods by group.
 
 
-class DifyPluginClient:
-    """Client for one Dify Plugin Daemon.
+class _ClientCore:
+    """What every route group's methods build on."""
 
-    Thread-safe: share one instance; it keeps connections alive and reuses them.
-    Close it (or use it as a context manager) to close idle connections.
-    Every method takes the tenant id first; tenant ids are UUIDs.
-    """
-
-    def __init__(self, config: PluginConfig) -> None:
-        if not isinstance(config, PluginConfig):
-            raise InvalidArgumentError("DifyPluginClient needs a PluginConfig, got %r"
-                                       % type(config).__name__, argument="config")
-        self.config = config
-        self._transport = _Transport(config)
-        self._dispatcher = _Dispatcher(self._transport, config)
-        # (tenant, plugin id, provider) -> (expires, PluginToolProviderEntity)
-        self._declarations: Dict[Tuple[str, str, str],
-                                 Tuple[float, PluginToolProviderEntity]] = {}
-        self._declarations_lock = _thread.allocate_lock()
-
-    def __repr__(self) -> str:
-        return "DifyPluginClient(%r)" % (self.config,)
-
-    def __enter__(self) -> DifyPluginClient:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close idle connections. The client may still be used; it reconnects."""
-        self._transport.close()
-
-    # --- request helpers ---------------------------------------------------
+    config: PluginConfig
+    _transport: _Transport
+    _dispatcher: _Dispatcher
+    # tool declarations kept for casting: (tenant, plugin id, provider) -> (expires, entity)
+    _declarations: Dict[Tuple[str, str, str], Tuple[float, PluginToolProviderEntity]]
+    _declarations_lock: Any
 
     @staticmethod
     def _management(tenant_id: Any, suffix: str) -> str:
@@ -4179,9 +4163,30 @@ class DifyPluginClient:
         response = self._transport.request(method, path, query=query, headers=headers, body=body)
         return _decode_envelope(response, "%s %s" % (method, path))
 
-    # =========================================================================
-    # Install and lifecycle
-    # =========================================================================
+    @staticmethod
+    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int) -> Iterator[_T]:
+        seen: Set[str] = set()
+        page = 1
+        while True:
+            items = fetch_page(page)
+            fresh = [item for item in items if getattr(item, "id") not in seen]
+            for item in fresh:
+                seen.add(getattr(item, "id"))
+                yield item
+            # A short page is the last; a page of nothing new means the daemon ignores
+            # paging (or rows shifted): stop rather than loop.
+            if len(items) < page_size or not fresh:
+                return
+            page += 1
+
+
+# =============================================================================
+# Client: install and lifecycle
+# =============================================================================
+
+
+class _InstallAndLifecycle(_ClientCore):
+    """Upload packages and bundles, install, follow and clean up tasks, upgrade, uninstall."""
 
     def upload_pkg(self, tenant_id: str, pkg: Union[bytes, str, os.PathLike[str], IO[bytes]],
                    verify_signature: bool = False) -> PluginDecodeResponse:
@@ -4463,9 +4468,15 @@ class DifyPluginClient:
             hint=("switch versions with upgrade_plugin(original, new, source)" if other_version
                   else gone.hint if gone is not None else None))
 
-    # =========================================================================
-    # Discovery and metadata
-    # =========================================================================
+
+
+# =============================================================================
+# Client: discovery and metadata
+# =============================================================================
+
+
+class _DiscoveryAndMetadata(_ClientCore):
+    """List installed plugins, read manifests and READMEs, check the daemon's health."""
 
     def list_plugins_with_total(self, tenant_id: str, page: int = 1,
                                 page_size: int = MAX_PAGE_SIZE) -> PluginListResponse:
@@ -4487,22 +4498,6 @@ class DifyPluginClient:
         return self._iter_pages(
             lambda page: self.list_plugins_with_total(tenant_id, page, page_size).list,
             page_size)
-
-    @staticmethod
-    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int) -> Iterator[_T]:
-        seen: Set[str] = set()
-        page = 1
-        while True:
-            items = fetch_page(page)
-            fresh = [item for item in items if getattr(item, "id") not in seen]
-            for item in fresh:
-                seen.add(getattr(item, "id"))
-                yield item
-            # A short page is the last; a page of nothing new means the daemon ignores
-            # paging (or rows shifted): stop rather than loop.
-            if len(items) < page_size or not fresh:
-                return
-            page += 1
 
     def fetch_plugin_manifest(self, tenant_id: str, plugin_unique_identifier: str
                               ) -> PluginDeclaration:
@@ -4578,9 +4573,15 @@ class DifyPluginClient:
             raise _status_error(response, route)
         return _parse(DaemonHealth, data, route)
 
-    # =========================================================================
-    # Tools
-    # =========================================================================
+
+
+# =============================================================================
+# Client: tools
+# =============================================================================
+
+
+class _Tools(_ClientCore):
+    """Tool providers with resolved schemas, existence checks, and streamed invoke."""
 
     def fetch_tool_providers(self, tenant_id: str) -> List[PluginToolProviderEntity]:
         """Every tool provider installed for the tenant (all pages, not only 256).
@@ -4732,6 +4733,43 @@ class DifyPluginClient:
                 % (plugin_id, provider_name, tool_name, ", ".join(names) or "none"),
                 argument="tool_name")
         return tool
+
+
+# =============================================================================
+# Client: the client
+# =============================================================================
+
+
+class DifyPluginClient(_Tools, _DiscoveryAndMetadata, _InstallAndLifecycle):
+    """Client for one Dify Plugin Daemon.
+
+    Thread-safe: share one instance; it keeps connections alive and reuses them.
+    Close it (or use it as a context manager) to close idle connections.
+    Every method takes the tenant id first; tenant ids are UUIDs.
+    """
+
+    def __init__(self, config: PluginConfig) -> None:
+        if not isinstance(config, PluginConfig):
+            raise InvalidArgumentError("DifyPluginClient needs a PluginConfig, got %r"
+                                       % type(config).__name__, argument="config")
+        self.config = config
+        self._transport = _Transport(config)
+        self._dispatcher = _Dispatcher(self._transport, config)
+        self._declarations = {}
+        self._declarations_lock = _thread.allocate_lock()
+
+    def __repr__(self) -> str:
+        return "DifyPluginClient(%r)" % (self.config,)
+
+    def __enter__(self) -> DifyPluginClient:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close idle connections. The client may still be used; it reconnects."""
+        self._transport.close()
 
 
 def _plugin_id_of(identifier: str) -> str:
