@@ -33,10 +33,12 @@ def _token_handler(request):
 def test_one_client_shared_by_16_threads(daemon):
     client = make_client(daemon.url, daemon.key, pool_size=POOL_SIZE, max_connections=POOL_SIZE,
                          timeout=30.0)
-    decoded = client.upload_pkg(str(uuid.uuid4()), sample_plugin())
-    identifier = decoded.unique_identifier
     tenants = []
-    for _ in range(THREADS):  # each tenant: one installation and one install task
+    for index in range(THREADS):  # each tenant: one installation and one install task
+        # a version of its own: installing an identifier some tenant already has is done at
+        # once, without a task (as the real daemon does: transcripts 0.6.10/x01)
+        identifier = client.upload_pkg(str(uuid.uuid4()),
+                                       sample_plugin(version="0.0.%d" % (index + 1))).unique_identifier
         tenant = str(uuid.uuid4())
         start = client.install_from_identifiers(tenant, [identifier],
                                                 dpc.PluginInstallationSource.Package)

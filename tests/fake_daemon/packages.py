@@ -43,6 +43,16 @@ class _PkgError(Exception):
     """A package or manifest decoding failure (message as the daemon words it)."""
 
 
+class _PersistError(_PkgError):
+    """A failure while storing a decoded package (asset remapping): "failed to save package"."""
+
+
+class _Files(dict):
+    """A package's files, path -> bytes; ``directories`` lists its directory entries in zip order."""
+
+    directories = ()
+
+
 _YAML_TIME_RE = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[Tt ]+(\d{1,2}):(\d{2}):(\d{2})(\.\d+)?)?"
@@ -457,7 +467,14 @@ def _manifest_validate(decl):
 
 
 def _package_checksum(files):
-    """real-daemon.md §7: sha256 over sorted (sha256(path) + sha256(content))."""
+    """real-daemon.md §7: sha256 over sorted (sha256(path) + sha256(content)).
+
+    The daemon reads every zip entry for it, so a directory entry fails it: ``read
+    _assets: is a directory`` for the first one (s23, both releases).
+    """
+    directories = getattr(files, "directories", ())
+    if directories:
+        raise _PkgError("read %s: is a directory" % directories[0].rstrip("/"))
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(hashlib.sha256(path.encode("utf-8")).digest())
@@ -528,7 +545,8 @@ def _read_zip(fileobj, limit=None):
                 if total > limit:
                     raise _PkgError("plugin package size is too large, please ensure the uncompressed "
                                     "size is less than %d bytes" % limit)
-        files = {}
+        files = _Files()
+        files.directories = [i.filename for i in archive.infolist() if i.filename.endswith("/")]
         for info in infos:
             try:
                 files[info.filename] = archive.read(info)
@@ -577,13 +595,23 @@ class _Package(object):
         return out
 
 
-def _prepare_package(files, original, identifier, signed):
-    """PreparePackage: manifest validation, asset remapping, verification."""
+def _prepare_package(files, original, identifier, signed, verify=False):
+    """PreparePackage (manifest validation, verification), then PersistPackage's asset remapping.
+
+    With ``verify``, an unsigned package is refused before its assets are looked at
+    (:data:`BAD_SIGNATURE`, raised as a -400 error).  A remapping failure is a
+    :class:`_PersistError`.
+    """
     problem = _manifest_validate(original)
     if problem:
         raise _PkgError(problem + "\nillegal plugin manifest")
-    persisted, assets = _remap_assets(original, files)
     category = signed.get(identifier)
+    if verify and category is None:
+        raise _bad_request(BAD_SIGNATURE)
+    try:
+        persisted, assets = _remap_assets(original, files)
+    except _PkgError as exc:
+        raise _PersistError(str(exc))
     verification = None
     if category is not None:
         verification = {"authorized_category": category}
@@ -623,12 +651,11 @@ def _decode_upload(fileobj, limit, signed, verify=False):
     if _is_remote_like(identifier):
         raise _bad_request("cannot set author to an UUID")
     try:
-        package = _prepare_package(files, original, identifier, signed)
+        return _prepare_package(files, original, identifier, signed, verify)
+    except _PersistError as exc:
+        raise _bad_request("%s\nfailed to save package" % exc)
     except _PkgError as exc:
         raise _bad_request("%s\nfailed to decode package" % exc)
-    if verify and not package.verified:
-        raise _bad_request(BAD_SIGNATURE)
-    return package
 
 
 def _bundle_dependency(dependency, bundle, verify, signed):
@@ -665,11 +692,11 @@ def _bundle_dependency(dependency, bundle, verify, signed):
     except _PkgError as exc:
         raise _bad_request("failed to get package unique identifier\n%s" % exc)
     try:
-        package = _prepare_package(files, original, identifier, signed)
+        package = _prepare_package(files, original, identifier, signed, verify)
+    except _PersistError as exc:   # the daemon stores a bundle's packages after checking them all
+        raise _internal("failed to save package\n%s" % exc)
     except _PkgError as exc:
         raise _internal("failed to decode package\n%s" % exc)
-    if verify and not package.verified:
-        raise _bad_request(BAD_SIGNATURE)
     if original["author"] == "langgenius" and (
             package.verification is None or package.verification.get("authorized_category") != "langgenius"):
         raise _bad_request(UNAUTHORIZED_LANGGENIUS)

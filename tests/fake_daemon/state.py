@@ -4,14 +4,25 @@
 tests observe (``requests``, connection counters, ``errors``), the scenario
 knobs tests set directly (``add_override``, ``set_tool_handler``,
 ``set_dispatch_handler``, ``add_dispatch_route``, ``add_package``, ``install``,
-``fail_install``, ``signed``) and the state the daemon would keep in its
+``fail_install``, ``signed``, ``finish_installs``) and the state the daemon would keep in its
 database: uploaded packages and assets, installations per tenant, install tasks.
 The route groups in ``routes/`` read and change that state through the
 helpers at the end of the class.
 
 Release switches: ``version`` is what ``/health/check`` reports (``0.6.10`` by
-default); no route behaves differently by version today.  ``stream_headers``
-chooses when a dispatch stream's headers are written (see :data:`STREAM_HEADERS`).
+default) and the release whose behaviour the routes follow where releases differ
+(:meth:`FakeDaemon.release_at_least`; so far: up to 0.5.4 ``decode/from_identifier``
+reads its identifier from the query key ``PluginUniqueIdentifier``, later releases
+from ``plugin_unique_identifier``).  ``stream_headers`` chooses when a dispatch
+stream's headers are written (see :data:`STREAM_HEADERS`).
+
+Packages and runtimes, as the daemon keeps them (tests/transcripts/README.md, x02):
+an upload stores the package file (``_packages``) and its declaration
+(``_declared``); installations count the tenants using an identifier
+(``_refcount``, the daemon's ``plugins`` row).  When the last installation of an
+identifier goes (uninstall, or upgrade to another identifier), its ``plugins``
+row and its declaration are deleted; the package file stays.  Installing or
+upgrading to that identifier then fails until it is uploaded again.
 """
 
 import io
@@ -29,6 +40,8 @@ from .wire import _DaemonError, _canonical_uuid, _go_time, _go_value, _internal,
 
 DEFAULT_MAX_PACKAGE_SIZE = 52428800      # MAX_PLUGIN_PACKAGE_SIZE
 DEFAULT_MAX_BUNDLE_SIZE = 629145600      # MAX_BUNDLE_PACKAGE_SIZE
+#: Where the daemon's messages say packages are stored (the daemon image's ./storage).
+STORAGE_ROOT = "/app/storage"
 TASK_MESSAGE_LIMIT = 1024                # install task messages longer than this are cut
 # When a dispatch stream's headers are written.  "lazy" is the daemon's way: with the
 # first event, so a stream without events is HTTP 200 with Content-Length: 0
@@ -48,7 +61,9 @@ class FakeDaemon(object):
     ``add_override`` (fault injection) let tests set up any scenario without
     going through HTTP; ``add_dispatch_route`` serves more dispatch routes.
     ``stream_headers`` (``"eager"`` or ``"lazy"``) is explained at
-    :data:`STREAM_HEADERS`.
+    :data:`STREAM_HEADERS`.  ``install_delay``: how long an install job runs in
+    the background (seconds); ``None`` makes jobs start at once and finish only
+    when the test calls :meth:`finish_installs` (deterministic task polls).
     """
 
     def __init__(self, key="test-key", host="127.0.0.1", port=0, *, max_package_size=DEFAULT_MAX_PACKAGE_SIZE,
@@ -65,6 +80,7 @@ class FakeDaemon(object):
         self.task_success_ttl = task_success_ttl
         self.version = version
         self.stream_headers = stream_headers
+        self.storage_root = STORAGE_ROOT
         self.url = None
         # observation
         self.requests = []
@@ -78,7 +94,8 @@ class FakeDaemon(object):
         # state
         self._lock = threading.RLock()
         self._stats_lock = threading.Lock()
-        self._packages = {}              # identifier -> _Package
+        self._packages = {}              # identifier -> _Package (the stored package file)
+        self._declared = set()           # identifiers whose declaration is stored
         self._assets = {}                # asset id -> bytes
         self._installations = {}         # tenant -> [installation dict]
         self._refcount = {}              # identifier -> number of installations (the `plugins` row)
@@ -89,6 +106,7 @@ class FakeDaemon(object):
         self._overrides = []
         self._sockets = set()
         self._timers = []
+        self._manual_jobs = []           # install_delay=None: started jobs waiting for finish_installs()
         self._active = 0
         self._active_dispatch = 0
         self._stopping = threading.Event()
@@ -135,6 +153,14 @@ class FakeDaemon(object):
 
     def __exit__(self, *exc):
         self.stop()
+
+    def release_at_least(self, *release):
+        """True when ``version`` is this release or a later one (an unparsable version counts as
+        the newest), e.g. ``release_at_least(0, 5, 5)``."""
+        parts = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", self.version or "")
+        if parts is None:
+            return True
+        return tuple(int(p) for p in parts.groups()) >= tuple(release)
 
     # ---- observation -------------------------------------------------------
 
@@ -262,9 +288,9 @@ class FakeDaemon(object):
             raise ValueError("tenant_id must be a UUID: %r" % tenant_id)
         tenant = _canonical_uuid(tenant_id)
         with self._lock:
-            package = self._packages.get(identifier)
+            package = self._declaration_of(identifier)
             if package is None:
-                raise KeyError("package not uploaded: %s" % identifier)
+                raise KeyError("package not uploaded (or its declaration is gone): %s" % identifier)
             if self._find_installation(tenant, package.plugin_id) is not None:
                 raise ValueError("plugin already installed for tenant: %s" % package.plugin_id)
             row = self._create_installation(tenant, package, source, {} if meta is None else meta)
@@ -290,7 +316,21 @@ class FakeDaemon(object):
         with self._lock:
             for package in packages:
                 self._packages.setdefault(package.identifier, package)
+                self._declared.add(package.identifier)
                 self._assets.update(package.assets)
+
+    def _declaration_of(self, identifier):
+        """The stored package whose declaration is stored, or None."""
+        return self._packages.get(identifier) if identifier in self._declared else None
+
+    def _release_identifier(self, identifier):
+        """One installation of ``identifier`` less; the last one takes its row and declaration."""
+        left = self._refcount.get(identifier, 0) - 1
+        if left > 0:
+            self._refcount[identifier] = left
+        else:
+            self._refcount.pop(identifier, None)
+            self._declared.discard(identifier)
 
     # ---- state the routes use: install tasks ------------------------------
 
@@ -301,12 +341,13 @@ class FakeDaemon(object):
         for job in jobs:
             package = job["package"]
             upgrade = job["kind"] == "upgrade"
+            identifier = job["identifier"]
             entry = {
-                "plugin_unique_identifier": package.identifier,
+                "plugin_unique_identifier": identifier,
                 "labels": {"en_US": ""} if upgrade else dict(package.persisted["label"]),
                 "icon": "" if upgrade else package.persisted["icon"],
                 "icon_dark": "" if upgrade else package.persisted["icon_dark"],
-                "plugin_id": package.plugin_id,
+                "plugin_id": identifier.split(":", 1)[0],
                 "status": "pending",
                 "message": "",
                 "source": source,
@@ -315,10 +356,29 @@ class FakeDaemon(object):
             job["entry"] = entry
         self._tasks.setdefault(tenant, {})[task["id"]] = task
         for job in jobs:
+            if self.install_delay is None:   # manual timing: started now, finished by finish_installs()
+                job["entry"].update(status="running", message="starting")
+                self._manual_jobs.append((tenant, task, job))
+                continue
             thread = threading.Thread(target=self._run_job, args=(tenant, task, job),
                                       name="fake-install", daemon=True)
             thread.start()
         return task
+
+    def finish_installs(self, keep_tasks=()):
+        """Manual install timing (``install_delay=None``): finish the started jobs now.
+
+        Every job waiting since its task was created ends as the background job would
+        (success, or the failure the scenario knobs ask for), except the jobs of the
+        task ids in ``keep_tasks``, which stay ``running``.  Returns how many finished.
+        """
+        keep = set(keep_tasks)
+        with self._lock:
+            due = [item for item in self._manual_jobs if item[1]["id"] not in keep]
+            self._manual_jobs = [item for item in self._manual_jobs if item[1]["id"] in keep]
+            for tenant, task, job in due:
+                self._finish_job(tenant, task, job)
+        return len(due)
 
     def _run_job(self, tenant, task, job):
         """Background install of one entry: pending -> running/starting -> success or failed."""
@@ -331,23 +391,44 @@ class FakeDaemon(object):
         if self._stopping.wait(half):
             return
         with self._lock:
-            package = job["package"]
-            failure = self.fail_install.get(package.plugin_id)
-            entry = job["entry"]
-            if failure is not None:
-                entry.update(status="failed", message=_truncate_message(failure))
-                task["status"] = "failed"
-            else:
-                if job["kind"] == "upgrade":
-                    self._switch_installation(job["row"], package, job["source"], job["meta"])
-                elif self._find_installation(tenant, package.plugin_id) is None:
-                    self._create_installation(tenant, package, job["source"], job["meta"])
-                entry.update(status="success", message="upgraded" if job["kind"] == "upgrade" else "installed")
-                task["completed_plugins"] += 1
-                if task["status"] != "failed" and all(e["status"] == "success" for e in task["plugins"]):
-                    task["status"] = "success"
-                    self._schedule_task_cleanup(tenant, task)
-            task["updated"] = _now()
+            self._finish_job(tenant, task, job)
+
+    def _finish_job(self, tenant, task, job):
+        """The end of one install job (under the lock): the entry ends success or failed.
+
+        An install over another installed version of the plugin ends ``success`` /
+        ``installed`` and changes nothing (s04, cli34).  An upgrade fails when the new
+        package was never uploaded, or when its declaration is gone (x02).
+        """
+        identifier = job["identifier"]
+        entry = job["entry"]
+        failure = self.fail_install.get(identifier.split(":", 1)[0])
+        if failure is None and job["kind"] == "upgrade":
+            failure = self._upgrade_failure(identifier)
+        if failure is not None:
+            entry.update(status="failed", message=_truncate_message(failure))
+            task["status"] = "failed"
+        else:
+            if job["kind"] == "upgrade":
+                self._switch_installation(job["row"], self._packages[identifier], job["source"], job["meta"])
+            elif self._find_installation(tenant, identifier.split(":", 1)[0]) is None:
+                self._create_installation(tenant, job["package"], job["source"], job["meta"])
+            entry.update(status="success", message="upgraded" if job["kind"] == "upgrade" else "installed")
+            task["completed_plugins"] += 1
+            if task["status"] != "failed" and all(e["status"] == "success" for e in task["plugins"]):
+                task["status"] = "success"
+                self._schedule_task_cleanup(tenant, task)
+        task["updated"] = _now()
+
+    def _upgrade_failure(self, identifier):
+        """Why an upgrade job to ``identifier`` fails now, or None."""
+        if identifier not in self._packages:
+            return ("failed to move plugin to installed bucket: failed to get package file when trying to "
+                    "install plugin to local\nopen %s/plugin_packages/%s: no such file or directory"
+                    % (self.storage_root, identifier))
+        if identifier not in self._declared:
+            return "failed to get new plugin declaration after install: plugin not found"
+        return None
 
     def _schedule_task_cleanup(self, tenant, task):
         if self.task_success_ttl is None:
@@ -396,8 +477,8 @@ class FakeDaemon(object):
 
     def _switch_installation(self, row, package, source, meta):
         old = row["plugin_unique_identifier"]
-        self._refcount[old] = max(0, self._refcount.get(old, 0) - 1)
         self._refcount[package.identifier] = self._refcount.get(package.identifier, 0) + 1
+        self._release_identifier(old)
         row.update(plugin_unique_identifier=package.identifier, source=source, meta=meta, updated=_now())
 
     def _row_json(self, row):
@@ -421,13 +502,19 @@ class FakeDaemon(object):
             raise _internal("failed to get plugin declaration")
         return package.persisted
 
+    #: The key order of a ``list`` entry: the field order of the daemon's struct, as recorded
+    #: in tests/transcripts/0.6.10/s06_list.json.
+    LIST_ENTRY_KEYS = ("id", "name", "plugin_id", "tenant_id", "plugin_unique_identifier", "endpoints_active",
+                       "endpoints_setups", "installation_id", "declaration", "runtime_type", "version",
+                       "created_at", "updated_at", "source", "checksum", "meta")
+
     def _list_entry(self, row):
         declaration = self._declaration_for(row)
         out = self._row_json(row)
         out.update(name=declaration["name"], version=declaration["version"],
                    checksum=row["plugin_unique_identifier"].rsplit("@", 1)[1],
                    declaration=declaration, installation_id=row["id"])
-        return out
+        return dict((key, out[key]) for key in self.LIST_ENTRY_KEYS)
 
 
 def _truncate_message(message):

@@ -17,7 +17,7 @@ def _r_health(daemon, h):
         "active_requests": active,
         "build_time": "",
         "platform": "local",
-        "pool_status": {"busy": 0, "free": 10000, "total": 10000},
+        "pool_status": {"free": 10000, "busy": 0, "total": 10000},
         "status": "ok",
         "version": daemon.version,
     }))

@@ -4,6 +4,13 @@ Uploads (package, bundle), installs and upgrades (background install tasks),
 the task list, installations (list, batch fetch, missing, uninstall), manifests,
 decoding and readmes.  Errors here are HTTP 200 envelopes, except binding and
 validation errors (HTTP 400).
+
+Installs follow the daemon (tests/transcripts/README.md, "Findings"): when the
+runtime of every requested identifier already exists (some tenant has it
+installed), the tenant gets them at once and the answer is ``all_installed:
+true`` with no task; otherwise one task installs them all.  Upgrades do the same
+for the new identifier; an upgrade task fails later when the new package was
+never uploaded or its declaration is gone.
 """
 
 from ..packages import _as_dict, _Bundle, _bundle_dependency, _decode_upload, _Package, _PkgError
@@ -11,8 +18,13 @@ from ..server import _Field
 from ..wire import IDENTIFIER_RE, _bad_request, _daemon_not_found, _internal, _now, _require_uuid
 from .common import _PAGE_FIELDS, _TENANT, _UID_QUERY, add_routes
 
+# decode/from_identifier binds a form field from 0.5.5 on; up to 0.5.4 the struct field had
+# only a json tag, so gin's form binding reads the Go field name (s22 of both releases).
 _DECODE_FIELDS = [_Field("PluginUniqueIdentifier", "form", "plugin_unique_identifier", "str",
-                         "required,plugin_unique_identifier", alt_keys=("PluginUniqueIdentifier",))]
+                         "required,plugin_unique_identifier")]
+_DECODE_FIELDS_054 = [_Field("PluginUniqueIdentifier", "json", "plugin_unique_identifier", "str",
+                             "required,plugin_unique_identifier")]
+PACKAGE_NOT_FOUND = "plugin package not found, please upload it firstly"
 _INSTALL_FIELDS = [
     _TENANT,
     _Field("PluginUniqueIdentifiers", "json", "plugin_unique_identifiers", "strs",
@@ -122,17 +134,20 @@ def _r_install(daemon, h):
         return {"all_installed": True, "task_id": ""}
     tenant = _require_uuid(values["TenantID"])
     with daemon._lock:
-        pending = [(uid, meta) for uid, meta in zip(identifiers, metas)
-                   if daemon._find_installation(tenant, uid.split(":", 1)[0]) is None]
-        if not pending:
-            return {"all_installed": True, "task_id": ""}
         packages = []
         for uid in identifiers:
-            if uid not in daemon._packages:
+            package = daemon._declaration_of(uid)
+            if package is None:
                 raise _internal("plugin not found\nfailed to get plugin declaration")
-            packages.append(daemon._packages[uid])
-        jobs = [{"kind": "install", "package": p, "source": values["Source"], "meta": m}
-                for p, m in zip(packages, metas)]
+            packages.append(package)
+        if all(daemon._refcount.get(uid, 0) > 0 for uid in identifiers):
+            # every runtime exists already: installed for this tenant right here (x01, s15)
+            for package, meta in zip(packages, metas):
+                if daemon._find_installation(tenant, package.plugin_id) is None:
+                    daemon._create_installation(tenant, package, values["Source"], meta)
+            return {"all_installed": True, "task_id": ""}
+        jobs = [{"kind": "install", "identifier": p.identifier, "package": p, "source": values["Source"],
+                 "meta": m} for p, m in zip(packages, metas)]
         task = daemon._create_task(tenant, jobs, values["Source"])
     return {"all_installed": False, "task_id": task["id"]}
 
@@ -194,9 +209,6 @@ def _r_delete_task_item(daemon, h):
     return True
 
 
-# ---- upgrade -----------------------------------------------------------
-
-
 # ---- upgrade -------------------------------------------------------------
 
 
@@ -213,19 +225,17 @@ def _r_upgrade(daemon, h):
         row = daemon._find_installation(tenant, original.split(":", 1)[0])
         if row is None or row["plugin_unique_identifier"] != original:
             raise _daemon_not_found("plugin installation not found for this tenant")
-        package = daemon._packages.get(new)
-        if package is None:
-            raise _internal("plugin not found\nfailed to get plugin declaration")
-        if daemon._refcount.get(new, 0) > 0:
+        if daemon._refcount.get(new, 0) > 0:   # the new runtime exists: switched right here
+            package = daemon._declaration_of(new)
+            if package is None:
+                raise _internal("plugin not found")
             daemon._switch_installation(row, package, values["Source"], values["Meta"])
             return {"all_installed": True, "task_id": ""}
-        job = {"kind": "upgrade", "package": package, "source": values["Source"],
-               "meta": values["Meta"], "row": row}
+        # the new package is looked for by the task, which fails if it is missing (s16, x02)
+        job = {"kind": "upgrade", "identifier": new, "package": daemon._packages.get(new),
+               "source": values["Source"], "meta": values["Meta"], "row": row}
         task = daemon._create_task(tenant, [job], values["Source"])
     return {"all_installed": False, "task_id": task["id"]}
-
-
-# ---- installations -----------------------------------------------------
 
 
 # ---- installations -------------------------------------------------------
@@ -280,8 +290,7 @@ def _r_uninstall(daemon, h):
         for row in list(rows):
             if row["id"] == installation_id:
                 rows.remove(row)
-                uid = row["plugin_unique_identifier"]
-                daemon._refcount[uid] = max(0, daemon._refcount.get(uid, 0) - 1)
+                daemon._release_identifier(row["plugin_unique_identifier"])
     return True
 
 
@@ -291,19 +300,19 @@ def _r_uninstall(daemon, h):
 def _r_manifest(daemon, h):
     values = h.bind([_TENANT, _UID_QUERY])
     with daemon._lock:
-        package = daemon._packages.get(values["PluginUniqueIdentifier"])
+        package = daemon._declaration_of(values["PluginUniqueIdentifier"])
     if package is None:
         raise _bad_request("plugin not found")
     return package.persisted
 
 
 def _r_decode(daemon, h):
-    values = h.bind(_DECODE_FIELDS)
+    values = h.bind(_DECODE_FIELDS if daemon.release_at_least(0, 5, 5) else _DECODE_FIELDS_054)
     uid = values["PluginUniqueIdentifier"]
     with daemon._lock:
         package = daemon._packages.get(uid)
     if package is None:
-        raise _bad_request("open plugin_packages/%s: no such file or directory" % uid)
+        raise _bad_request(PACKAGE_NOT_FOUND)
     return {"manifest": package.original, "unique_identifier": uid, "verification": package.verification}
 
 
@@ -319,8 +328,7 @@ def _r_readme(daemon, h):
     with daemon._lock:
         package = daemon._packages.get(uid)
     if package is None:
-        raise _internal("failed to get readme from database: open plugin_packages/%s: "
-                        "no such file or directory" % uid)
+        raise _internal("failed to get readme from database: " + PACKAGE_NOT_FOUND)
     try:
         readmes = package.readmes()
     except _PkgError as exc:

@@ -17,7 +17,15 @@ import json
 
 from ..dispatch import DispatchRoute, register_dispatch_route
 from ..server import _Field
-from ..wire import _daemon_stream_error, _go_time, _go_value, _plugin_not_found, _require_uuid, go_json
+from ..wire import (
+    FakePluginError,
+    _daemon_stream_error,
+    _go_time,
+    _go_value,
+    _plugin_not_found,
+    _require_uuid,
+    go_json,
+)
 from .common import _PAGE_FIELDS, _TENANT, add_routes
 
 MGMT = "/plugin/:tenant_id/management"
@@ -132,10 +140,11 @@ def _invoke_tool(call):
     if handler is None:
         declaration = (call.package.persisted.get("tool") if call.package else None) or {}
         names = [t["identity"]["name"] for t in declaration.get("tools", [])]
+        # the SDK reports these as a ValueError with empty args (s14, cli23)
         if declaration.get("identity", {}).get("name") != provider:
-            raise ValueError("Provider `%s` not found" % provider)
+            raise FakePluginError("ValueError", "Provider `%s` not found" % provider, {})
         if tool not in names:
-            raise ValueError("Tool `%s` not found for provider `%s`" % (tool, provider))
+            raise FakePluginError("ValueError", "Tool `%s` not found for provider `%s`" % (tool, provider), {})
         handler = _default_tool_handler
     return handler(call.body)
 
