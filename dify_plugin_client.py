@@ -54,6 +54,7 @@ Map of this file (each heading is a banner below; search for its text):
     Command line: the command registry
     Command line: commands
     Command line: parser and main
+    Import paths of the seed's client
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ __all__ = [
     "TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout",
     "HTTPStatusError", "InvalidResponseError", "ResponseValidationError",
     "ResponseTooLargeError", "BlobTooLargeError", "InvalidArgumentError",
-    "ToolParameterError", "PackageTooLargeError", "PluginInstallError",
+    "ToolParameterError", "ToolNotFoundError", "PackageTooLargeError", "PluginInstallError",
     "InstallTimeoutError", "ConfigError",
     "PluginDaemonError", "PluginDaemonInnerError", "PluginInvokeError",
     "PluginDaemonBadRequestError", "PluginDaemonNotFoundError",
@@ -450,6 +451,10 @@ class InvalidArgumentError(DifyPluginError, ValueError):
                  **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.argument = argument
+
+
+class ToolNotFoundError(InvalidArgumentError):
+    """The tool provider exists but has no tool of that name (checked before sending)."""
 
 
 class ToolParameterError(InvalidArgumentError):
@@ -3652,17 +3657,23 @@ class _Transport:
     def _connect(self, connection: Any, route: str) -> None:
         import socket
 
+        proxy = self._proxy_settings()
+        where = self.origin if proxy is None else "the proxy %s:%d (for %s)" % (
+            proxy[0], proxy[1], self.origin)
         try:
             connection.connect()
         except socket.timeout:
             connection.close()
             raise ConnectTimeout("could not connect to %s within %s s"
-                                 % (self.origin, self.config.timeout.connect),
+                                 % (where, self.config.timeout.connect),
                                  route=route) from None
         except OSError as exc:
             connection.close()
-            raise ConnectError("cannot connect to %s: %s" % (self.origin, _os_error_text(exc)),
-                               route=route, hint=_connect_hint(exc, self)) from None
+            hint = _connect_hint(exc, self) if proxy is None else (
+                "the proxy comes from HTTP(S)_PROXY because trust_env is on; check it, or "
+                "leave trust_env off to connect directly")
+            raise ConnectError("cannot connect to %s: %s" % (where, _os_error_text(exc)),
+                               route=route, hint=hint) from None
         self.connections_opened += 1
         try:
             connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -4728,7 +4739,7 @@ class _Tools(_ClientCore):
         if tool is None:
             names = [t.identity.name for t in entity.declaration.tools] if entity.declaration \
                 else []
-            raise InvalidArgumentError(
+            raise ToolNotFoundError(
                 "provider %s/%s has no tool %r; its tools: %s"
                 % (plugin_id, provider_name, tool_name, ", ".join(names) or "none"),
                 argument="tool_name")
@@ -4861,15 +4872,20 @@ ROUTES: Tuple[Tuple[str, str, str], ...] = (
 # Command line: settings
 # =============================================================================
 #
-# Precedence, per setting: flag > environment variable > config file > default.
-# The config file is ~/.dify unless --config names another; it is a JSON object
-# with any of url, key, timeout and tenant.
+# Every setting can come from a flag, an environment variable or the config file
+# (~/.dify, or the file --config names: a JSON object keyed by the setting names).
+# Precedence, per setting: flag > environment variable > config file > default; the
+# `config` command shows each setting's value and where it came from. The key can
+# also come from a file (--key-file PATH, or - for standard input), since a --key on
+# the command line shows in `ps`.
 
 ENV_URL = "DIFY_PLUGIN_DAEMON_URL"
 ENV_KEY = "DIFY_PLUGIN_DAEMON_KEY"
+ENV_KEY_FILE = "DIFY_PLUGIN_DAEMON_KEY_FILE"
 ENV_TIMEOUT = "DIFY_PLUGIN_DAEMON_TIMEOUT"
 ENV_TENANT = "DIFY_PLUGIN_TENANT_ID"
 DEFAULT_CONFIG_FILE = "~/.dify"
+DEFAULT_POLL_INTERVAL = 0.5
 
 #: Exit codes of the CLI.
 EXIT_OK = 0
@@ -4879,29 +4895,119 @@ EXIT_UNREACHABLE = 3   # cannot reach the daemon, or timed out
 EXIT_AUTH = 4          # authentication failed
 EXIT_INTERRUPTED = 130
 
-_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (  # name, environment variable, type check for the config file
-    ("url", ENV_URL, str),
-    ("key", ENV_KEY, str),
-    ("timeout", ENV_TIMEOUT, (int, float, str)),
-    ("tenant", ENV_TENANT, str),
+_SIZE_TEXT = _Regex(r"\s*([0-9]+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*\Z")
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2,
+               "mb": 1024 ** 2, "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3,
+               "gib": 1024 ** 3}
+_TRUE_TEXT = ("1", "true", "yes", "on")
+_FALSE_TEXT = ("0", "false", "no", "off", "")
+
+
+def _parse_text(value: Any, source: str) -> str:
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise ConfigError("%s must be a string, not %s" % (source, _type_name(value)))
+    return value
+
+
+def _parse_seconds(value: Any, source: str) -> float:
+    try:
+        seconds = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError("%s must be a positive number of seconds, got %r" % (source, value))
+    return seconds
+
+
+def _parse_size(value: Any, source: str) -> int:
+    """Bytes: a number, or a number with a unit (K, KiB, M, MiB, G, GiB; powers of 1024)."""
+    match = _SIZE_TEXT.match(value.lower()) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if match and int(match.group(1)) > 0:
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ConfigError("%s must be a size in bytes such as 62914560 or 60MiB, got %r"
+                      % (source, value))
+
+
+def _parse_flag(value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE_TEXT + _FALSE_TEXT:
+        return value.strip().lower() in _TRUE_TEXT
+    raise ConfigError("%s must be true or false, got %r" % (source, value))
+
+
+def _parse_path(value: Any, source: str) -> str:
+    text = _parse_text(value, source)
+    return text if text == "-" else os.path.expanduser(text)
+
+
+class _Setting:
+    """One CLI setting: its flag, environment variable, config key, parser and default."""
+
+    __slots__ = ("name", "flag", "env", "parse", "default", "help", "metavar", "boolean")
+
+    def __init__(self, name: str, env: str, parse: Callable[[Any, str], Any], default: Any,
+                 help_text: str, metavar: Optional[str] = None, boolean: bool = False) -> None:
+        self.name = name
+        self.flag = "--" + name.replace("_", "-")
+        self.env = env
+        self.parse = parse
+        self.default = default
+        self.help = help_text
+        self.metavar = metavar
+        self.boolean = boolean
+
+
+_SETTINGS = (
+    _Setting("url", ENV_URL, _parse_text, DEFAULT_URL, "daemon base URL"),
+    _Setting("key", ENV_KEY, _parse_text, None,
+             "daemon key, its SERVER_KEY (shows in ps: prefer --key-file)"),
+    _Setting("key_file", ENV_KEY_FILE, _parse_path, None,
+             "read the daemon key from this file, or - for standard input", "PATH"),
+    _Setting("timeout", ENV_TIMEOUT, _parse_seconds, DEFAULT_TIMEOUT, "seconds per request",
+             "SECONDS"),
+    _Setting("tenant", ENV_TENANT, _parse_text, None, "tenant id, a UUID"),
+    _Setting("cacert", "DIFY_PLUGIN_DAEMON_CACERT", _parse_path, None,
+             "CA bundle (PEM file or directory) to verify the daemon's TLS certificate",
+             "PATH"),
+    _Setting("insecure", "DIFY_PLUGIN_DAEMON_INSECURE", _parse_flag, False,
+             "do not verify the daemon's TLS certificate (test daemons only)", boolean=True),
+    _Setting("trust_env", "DIFY_PLUGIN_DAEMON_TRUST_ENV", _parse_flag, False,
+             "use HTTP(S)_PROXY and NO_PROXY from the environment (off: the daemon is "
+             "internal)", boolean=True),
+    _Setting("max_package_size", "DIFY_PLUGIN_DAEMON_MAX_PACKAGE_SIZE", _parse_size,
+             DEFAULT_MAX_PACKAGE_SIZE, "largest package to upload (match the daemon's "
+             "MAX_PLUGIN_PACKAGE_SIZE)", "SIZE"),
+    _Setting("max_bundle_size", "DIFY_PLUGIN_DAEMON_MAX_BUNDLE_SIZE", _parse_size,
+             DEFAULT_MAX_BUNDLE_SIZE, "largest bundle to upload (match the daemon's "
+             "MAX_BUNDLE_PACKAGE_SIZE)", "SIZE"),
+    _Setting("poll_interval", "DIFY_PLUGIN_DAEMON_POLL_INTERVAL", _parse_seconds,
+             DEFAULT_POLL_INTERVAL, "seconds between looks at an install task", "SECONDS"),
 )
+_SETTINGS_BY_NAME = {setting.name: setting for setting in _SETTINGS}
+#: the rank of each kind of source; a higher one wins
+_RANK = {"flag": 3, "environment": 2, "config file": 1, "default": 0}
 
 
 class _Settings:
     """Effective CLI settings and where each came from."""
 
     def __init__(self) -> None:
-        self.values: Dict[str, Any] = {"url": DEFAULT_URL, "key": None,
-                                       "timeout": DEFAULT_TIMEOUT, "tenant": None}
-        self.sources: Dict[str, str] = {name: "default" for name in self.values}
+        self.values: Dict[str, Any] = {setting.name: setting.default for setting in _SETTINGS}
+        self.sources: Dict[str, str] = {setting.name: "default" for setting in _SETTINGS}
+        self.ranks: Dict[str, int] = {setting.name: 0 for setting in _SETTINGS}
+        self._key_read: Optional[str] = None
+
+    def _set(self, name: str, value: Any, source: str, rank: int) -> None:
+        self.values[name] = value
+        self.sources[name] = source
+        self.ranks[name] = rank
 
     @property
     def url(self) -> str:
         return str(self.values["url"])
-
-    @property
-    def key(self) -> Optional[str]:
-        return self.values["key"]  # type: ignore[no-any-return]
 
     @property
     def timeout(self) -> float:
@@ -4909,19 +5015,59 @@ class _Settings:
 
     @property
     def tenant(self) -> Optional[str]:
-        return self.values["tenant"]  # type: ignore[no-any-return]
+        tenant: Optional[str] = self.values["tenant"]
+        return tenant
+
+    @property
+    def key_source(self) -> str:
+        """Where the key comes from: the key itself or the key file, whichever ranks
+        higher (at the same rank the key itself)."""
+        if self.values["key_file"] is not None and (
+                self.values["key"] is None or self.ranks["key_file"] > self.ranks["key"]):
+            return self.sources["key_file"] + " (key file %s)" % self.values["key_file"]
+        return self.sources["key"]
+
+    def key(self, stdin: TextIO) -> Optional[str]:
+        """The daemon key, read from the key file when that is where it comes from."""
+        path = self.values["key_file"]
+        if path is None or (self.values["key"] is not None
+                            and self.ranks["key"] >= self.ranks["key_file"]):
+            key: Optional[str] = self.values["key"]
+            return key
+        if self._key_read is None:
+            self._key_read = _read_key_file(path, stdin)
+        return self._key_read
+
+
+def _read_key_file(path: str, stdin: TextIO) -> str:
+    try:
+        if path == "-":
+            text = stdin.readline()
+        else:
+            with open(path, "r", encoding="utf-8") as handle:
+                text = handle.read(64 * 1024)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("cannot read the key file %s: %s" % (
+            path, _os_error_text(exc) if isinstance(exc, OSError) else "not UTF-8 text"))
+    key = text.strip()
+    if not key:
+        raise ConfigError("the key file %s is empty" % ("(standard input)" if path == "-"
+                                                        else path))
+    return key
 
 
 def _read_config_file(path: str, explicit: bool, warn: Callable[[str], None]
                       ) -> Dict[str, Any]:
-    """The config file's settings as a dict; {} if the default file does not exist."""
+    """The config file's settings, checked (every bad one is named); {} if the
+    default file does not exist."""
+    if os.path.isdir(path):
+        raise ConfigError("config file %s is a directory, not a file" % path)
     try:
         with open(path, "rb") as handle:
             raw = handle.read(1024 * 1024)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+    except (FileNotFoundError, NotADirectoryError):
         if explicit:
-            raise ConfigError("config file %s %s" % (path, "does not exist"
-                              if isinstance(exc, FileNotFoundError) else "is not a file"))
+            raise ConfigError("config file %s does not exist" % path) from None
         return {}
     except OSError as exc:
         raise ConfigError("cannot read config file %s: %s" % (path, _os_error_text(exc)))
@@ -4936,18 +5082,23 @@ def _read_config_file(path: str, explicit: bool, warn: Callable[[str], None]
         raise ConfigError("config file %s must hold a JSON object such as "
                           '{"url": "...", "key": "...", "timeout": 60, "tenant": "..."}, '
                           "not %s" % (path, _type_name(data)))
-    known = {name: expected for name, _, expected in _SETTINGS}
+    values: Dict[str, Any] = {}
+    problems = []
     for name, value in data.items():
-        if name not in known:
+        setting = _SETTINGS_BY_NAME.get(name)
+        if setting is None:
             warn("config file %s: unknown setting %r ignored (known: %s)"
-                 % (path, name, ", ".join(known)))
-        elif isinstance(value, bool) or not isinstance(value, known[name]):
-            raise ConfigError("config file %s: %r must be %s, not %s" % (
-                path, name, "a number of seconds" if name == "timeout" else "a string",
-                _type_name(value)))
-    if data.get("key"):
+                 % (path, name, ", ".join(_SETTINGS_BY_NAME)))
+            continue
+        try:
+            values[name] = setting.parse(value, repr(name))
+        except ConfigError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ConfigError("config file %s: %s" % (path, "; ".join(problems)))
+    if values.get("key"):
         _warn_if_readable(path, warn)
-    return {name: data[name] for name in known if name in data}
+    return values
 
 
 def _warn_if_readable(path: str, warn: Callable[[str], None]) -> None:
@@ -4967,32 +5118,21 @@ def _load_settings(args: Any, environ: Mapping[str, str], warn: Callable[[str], 
     explicit = getattr(args, "config", None)
     path = explicit or os.path.expanduser(DEFAULT_CONFIG_FILE)
     file_values = _read_config_file(path, bool(explicit), warn)
-    for name, env_name, _ in _SETTINGS:
-        flag = getattr(args, name, None)
-        if flag is not None:
-            value, source = flag, "--" + name
-        elif environ.get(env_name):
-            value, source = environ[env_name], env_name
-        elif name in file_values:
-            value, source = file_values[name], "config file %s" % path
+    if getattr(args, "key", None) is not None and getattr(args, "key_file", None) is not None:
+        raise ConfigError("give --key or --key-file, not both")
+    for setting in _SETTINGS:
+        flag = getattr(args, setting.name, None)
+        if flag is not None and flag is not False:
+            value, source, rank = flag, setting.flag, _RANK["flag"]
+        elif environ.get(setting.env):
+            value, source, rank = environ[setting.env], setting.env, _RANK["environment"]
+        elif setting.name in file_values:
+            value, source = file_values[setting.name], "config file %s" % path
+            rank = _RANK["config file"]
         else:
             continue
-        if name == "timeout":
-            value = _parse_timeout(value, source)
-        settings.values[name] = value
-        settings.sources[name] = source
+        settings._set(setting.name, setting.parse(value, source), source, rank)
     return settings
-
-
-def _parse_timeout(value: Any, source: str) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
-        raise ConfigError("timeout from %s must be a positive number of seconds, got %r"
-                          % (source, value))
-    return seconds
 
 
 # =============================================================================
@@ -5004,15 +5144,20 @@ class _Output:
     """Where the CLI writes: results to stdout, progress and errors to stderr."""
 
     def __init__(self, stdout: TextIO, stderr: TextIO, json_mode: bool,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], wide: bool = False) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.json_mode = json_mode
-        self.color = (not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
-                      and _isatty(stdout))
+        smart = environ.get("TERM", "") not in ("", "dumb")  # cursor moves and colours work
+        self.color = not environ.get("NO_COLOR") and smart and _isatty(stdout)
         self.stderr_tty = _isatty(stderr)
-        self.stderr_color = not environ.get("NO_COLOR") and self.stderr_tty
-        self.width = _terminal_width(stdout, environ)
+        self.stderr_color = not environ.get("NO_COLOR") and smart and self.stderr_tty
+        # progress redraws in place only on a terminal that says how wide it is
+        self.live_progress = (self.stderr_tty and smart
+                              and _terminal_width(stderr, environ) is not None)
+        # tables are cut to fit a terminal; piped or --wide, nothing is cut
+        self.width = None if wide or not _isatty(stdout) else (
+            _terminal_width(stdout, environ) or 100)
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
@@ -5060,24 +5205,28 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def _terminal_width(stream: Any, environ: Mapping[str, str]) -> int:
+def _terminal_width(stream: Any, environ: Mapping[str, str]) -> Optional[int]:
+    """The terminal's width, or None when unknown (a pty that reports 0 columns, as
+    under `script`, or not a terminal)."""
     columns = environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 20:
         return int(columns)
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        width = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, OSError, ValueError):
-        return 100
+        return None
+    return width if width > 20 else None
 
 
-def _format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int
-                  ) -> List[str]:
-    """Aligned columns that fit ``width``: the widest columns are cut with "..."."""
+def _format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
+                  width: Optional[int]) -> List[str]:
+    """Aligned columns that fit ``width`` (None: any width): the widest columns are cut
+    with "..."."""
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in
               enumerate(headers)]
     gap = 2
-    while sum(widths) + gap * (len(widths) - 1) > width:
+    while width is not None and sum(widths) + gap * (len(widths) - 1) > width:
         widest = max(range(len(widths)), key=lambda i: widths[i])
         if widths[widest] <= max(8, len(headers[widest])):
             break
@@ -5107,7 +5256,7 @@ class _Progress:
 
     def __init__(self, out: _Output) -> None:
         self.out = out
-        self.live = out.stderr_tty
+        self.live = out.live_progress
         self.drawn = 0
         self.seen: Dict[str, Tuple[str, str]] = {}
 
@@ -5123,7 +5272,7 @@ class _Progress:
                                               state[0], state[1]))
 
     def _redraw(self, task: PluginInstallTask) -> None:
-        width = _terminal_width(self.out.stderr, {})
+        width = _terminal_width(self.out.stderr, {}) or 100
         lines = []
         for item in task.plugins:
             status = str(item.status)
@@ -5237,10 +5386,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _page_size(text: str) -> int:
+    import argparse
+
+    size = _positive_int(text)
+    if size > MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError("must be at most %d (the daemon's limit), got %s"
+                                         % (MAX_PAGE_SIZE, text))
+    return size
+
+
 _PAGING = (
     _Argument("--page", type=_positive_int, help="one page only (default: all)"),
-    _Argument("--page-size", type=_positive_int, default=MAX_PAGE_SIZE,
-              help="items per page, at most %d" % MAX_PAGE_SIZE),
+    _Argument("--page-size", type=_page_size, default=MAX_PAGE_SIZE,
+              help="items per page, 1 to %d" % MAX_PAGE_SIZE),
 )
 _WAIT_TIMEOUT = _Argument("--wait-timeout", type=_positive_float, default=900.0,
                           metavar="SECONDS", help="give up waiting after this long "
@@ -5277,17 +5436,30 @@ class _Context:
 
     def client(self, need_key: bool = True) -> DifyPluginClient:
         if self._client is None:
-            key = self.settings.key
+            settings = self.settings
+            key = settings.key(self.stdin)
             if not key:
                 if need_key:
-                    raise ConfigError("no daemon key: pass --key, set %s or put \"key\" in %s"
-                                      % (ENV_KEY, DEFAULT_CONFIG_FILE))
+                    raise ConfigError("no daemon key: pass --key-file (or --key), set %s or "
+                                      "%s, or put \"key\" in %s"
+                                      % (ENV_KEY_FILE, ENV_KEY, DEFAULT_CONFIG_FILE))
                 key = "unused"  # /health/check needs none and gets none
+            verify: Union[bool, str] = True
+            if settings.values["insecure"]:
+                verify = False
+                self.out.info("warning: TLS certificate verification is off (%s): use it "
+                              "only with a test daemon" % settings.sources["insecure"])
+            elif settings.values["cacert"]:
+                verify = settings.values["cacert"]
             try:
-                config = PluginConfig(url=self.settings.url, key=key,
-                                      timeout=self.settings.timeout)
+                config = PluginConfig(
+                    url=settings.url, key=key, timeout=settings.timeout, verify=verify,
+                    trust_env=settings.values["trust_env"],
+                    max_package_size=settings.values["max_package_size"],
+                    max_bundle_size=settings.values["max_bundle_size"])
             except InvalidArgumentError as exc:
-                source = self.settings.sources.get(exc.argument or "", "")
+                name = "cacert" if exc.argument == "verify" else exc.argument or ""
+                source = settings.sources.get(name, "")
                 raise ConfigError("%s%s" % (exc.message, " (from %s)" % source if source
                                              else "")) from None
             self._client = DifyPluginClient(config)
@@ -5322,18 +5494,23 @@ def _mask(secret: Optional[str]) -> Optional[str]:
 
 
 @_command("config", "show the effective settings and where each came from",
-          json_shape="{SETTING: {value, source}} for url, key (masked), timeout, tenant",
+          json_shape="{SETTING: {value, source}} for every setting (the key is masked)",
           examples=("config", "--url http://daemon:5002 config --json"))
 def _cmd_config(ctx: _Context) -> int:
     settings = ctx.settings
-    shown = {"url": settings.url, "key": _mask(settings.key), "timeout": settings.timeout,
-             "tenant": settings.tenant}
+    shown: Dict[str, Tuple[Any, str]] = {}
+    for setting in _SETTINGS:
+        if setting.name == "key":
+            has_key = settings.values["key"] is not None or settings.values["key_file"] is not None
+            shown["key"] = ("****" if has_key else None, settings.key_source)
+        else:
+            shown[setting.name] = (settings.values[setting.name], settings.sources[setting.name])
     if ctx.out.json_mode:
-        ctx.out.json({name: {"value": value, "source": settings.sources[name]}
-                      for name, value in shown.items()})
+        ctx.out.json({name: {"value": value, "source": source}
+                      for name, (value, source) in shown.items()})
         return EXIT_OK
     ctx.out.table(["SETTING", "VALUE", "SOURCE"],
-                  [[name, value, settings.sources[name]] for name, value in shown.items()])
+                  [[name, value, source] for name, (value, source) in shown.items()])
     return EXIT_OK
 
 
@@ -5352,9 +5529,11 @@ def _cmd_health(ctx: _Context) -> int:
 
 
 @_command("list", "list installed plugins", *_PAGING,
+          _Argument("--full", action="store_true",
+                    help="with --json, include each plugin's whole declaration"),
           json_shape="{total, plugins: [{plugin_id, version, installation_id, "
-                     "plugin_unique_identifier, declaration, ...}]}",
-          examples=("list", "list --json"))
+                     "plugin_unique_identifier, source, ...}]}; the declaration only with --full",
+          examples=("list", "list --json", "list --json --full"))
 def _cmd_list(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     if args.page is not None:
@@ -5364,7 +5543,14 @@ def _cmd_list(ctx: _Context) -> int:
         plugins = client.list_plugins(tenant)
         total = len(plugins)
     if ctx.out.json_mode:
-        ctx.out.json({"total": total, "plugins": [plugin.to_dict() for plugin in plugins]})
+        records = [plugin.to_dict() for plugin in plugins]
+        if not args.full:
+            for record in records:
+                record.pop("declaration", None)
+        ctx.out.json({"total": total, "plugins": records})
+        return EXIT_OK
+    if not plugins:
+        ctx.out.info("no plugins installed for tenant %s" % tenant)
         return EXIT_OK
     ctx.out.table(["PLUGIN", "VERSION", "SOURCE", "RUNTIME", "INSTALLATION ID", "IDENTIFIER"],
                   [[p.plugin_id, p.version, p.source, p.runtime_type, p.installation_id or p.id,
@@ -5422,23 +5608,37 @@ def _cmd_upload_bundle(ctx: _Context) -> int:
     return EXIT_OK
 
 
-@_command("install", "install packages or uploaded identifiers; wait until done",
+_INSTALL_JSON = ("{action, status: success|failed|running, task_id, all_installed, waited, "
+                 "plugins: [{plugin_unique_identifier, plugin_id, status, message}], skipped: "
+                 "[bundle dependencies not installable offline], task: the task or null}")
+
+
+@_command("install", "install packages, bundles or uploaded identifiers; wait until done",
           _Argument("--file", action="append",
-                    help="a .difypkg to upload and install (repeatable)"),
+                    help="a .difypkg, or a .difybndl whose packages are installed "
+                         "(repeatable)"),
           _Argument("--identifier", action="append",
                     help="an uploaded plugin unique identifier (repeatable)"),
           _SOURCE, _SIGNATURE, *_WAITING,
-          json_shape=_TASK_JSON + "; with --no-wait {task_id, all_installed, waited}",
+          json_shape=_INSTALL_JSON,
           examples=("install --file my_plugin.difypkg",
+                    "install --file tools.difybndl",
                     "install --identifier acme/echo:0.0.1@<checksum> --no-wait"))
 def _cmd_install(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     identifiers = list(args.identifier or [])
+    skipped: List[str] = []
     for path in args.file or []:
+        if path.lower().endswith(".difybndl"):
+            identifiers += _bundle_packages(ctx, path, skipped)
+            continue
         decoded = _upload_package(ctx, path)
         ctx.out.info("uploaded %s" % decoded.unique_identifier)
         identifiers.append(decoded.unique_identifier)
     if not identifiers:
+        if skipped:
+            raise PluginInstallError("nothing to install offline: the bundle's dependencies "
+                                     "need the marketplace or GitHub: %s" % "; ".join(skipped))
         raise InvalidArgumentError("install needs --file or --identifier", argument="install")
     before = _installed_versions(ctx, identifiers)
     conflicts = ["%s is installed as %s" % (_plugin_id_of(identifier),
@@ -5453,7 +5653,32 @@ def _cmd_install(ctx: _Context) -> int:
                  % _program_name())
     start = client.install_from_identifiers(tenant, identifiers, args.source,
                                             [{} for _ in identifiers])
-    return _finish_install(ctx, start, identifiers, "install", before)
+    return _finish_install(ctx, start, _InstallRun("install", identifiers, before, skipped))
+
+
+def _bundle_packages(ctx: _Context, path: str, skipped: List[str]) -> List[str]:
+    """Upload a bundle; its packages' identifiers. What needs the network (marketplace,
+    GitHub) is told and listed in ``skipped``."""
+    dependencies = ctx.client().upload_bundle(ctx.tenant(), path,
+                                              verify_signature=ctx.args.verify_signature)
+    identifiers = []
+    for dependency in dependencies:
+        value = dependency.value
+        if isinstance(value, PackageDependency):
+            identifiers.append(value.unique_identifier)
+            continue
+        if isinstance(value, MarketplaceDependency):
+            text = "marketplace %s/%s %s" % (value.organization, value.plugin, value.version)
+        elif isinstance(value, GithubDependency):
+            text = "GitHub %s %s %s" % (value.repo, value.release, value.packages)
+        else:
+            text = "%s %s" % (dependency.type, json.dumps(value, default=str))
+        skipped.append(text)
+        ctx.out.info("not installed offline (needs the network): %s" % text)
+    ctx.out.info("bundle %s: %d package%s to install, %d skipped" % (
+        os.path.basename(path), len(identifiers), "" if len(identifiers) == 1 else "s",
+        len(dependencies) - len(identifiers)))
+    return identifiers
 
 
 def _installed_versions(ctx: _Context, identifiers: Sequence[str]) -> Dict[str, str]:
@@ -5463,34 +5688,59 @@ def _installed_versions(ctx: _Context, identifiers: Sequence[str]) -> Dict[str, 
             for item in ctx.client().fetch_plugin_installation_by_ids(ctx.tenant(), plugin_ids)}
 
 
-def _finish_install(ctx: _Context, start: PluginInstallTaskStartResponse,
-                    identifiers: List[str], action: str, before: Dict[str, str]) -> int:
+class _InstallRun:
+    """What an install or upgrade command is doing, for its output."""
+
+    def __init__(self, action: str, identifiers: List[str], before: Dict[str, str],
+                 skipped: Sequence[str] = ()) -> None:
+        self.action = action
+        self.identifiers = identifiers
+        self.before = before
+        self.skipped = list(skipped)
+
+    def record(self, status: str, task_id: str = "", all_installed: bool = False,
+               waited: bool = False, task: Optional[PluginInstallTask] = None,
+               plugins: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
+        """The one --json shape of install and upgrade."""
+        if plugins is None and task is not None:
+            plugins = [{"plugin_unique_identifier": item.plugin_unique_identifier,
+                        "plugin_id": item.plugin_id, "status": str(item.status),
+                        "message": item.message} for item in task.plugins]
+        return {"action": self.action, "status": status, "task_id": task_id,
+                "all_installed": all_installed, "waited": waited,
+                "plugins": plugins or [], "skipped": self.skipped,
+                "task": task.to_dict() if task is not None else None}
+
+
+def _finish_install(ctx: _Context, start: PluginInstallTaskStartResponse, run: _InstallRun
+                    ) -> int:
     args, out = ctx.args, ctx.out
     if start.all_installed:
-        return _report_all_installed(ctx, identifiers, before)
+        return _report_all_installed(ctx, run)
     if args.no_wait:
         if out.json_mode:
-            out.json({"task_id": start.task_id, "all_installed": False, "waited": False})
+            out.json(run.record("running", start.task_id))
         else:
             out.line(start.task_id)
             out.info("%s task %s started; follow it with: %s tasks wait %s"
-                     % (action, start.task_id, _program_name(), start.task_id))
+                     % (run.action, start.task_id, _program_name(), start.task_id))
         return EXIT_OK
-    return _wait_task(ctx, start.task_id, identifiers)
+    return _wait_task(ctx, start.task_id, run.identifiers, run)
 
 
-def _report_all_installed(ctx: _Context, identifiers: List[str],
-                          before: Dict[str, str]) -> int:
+def _report_all_installed(ctx: _Context, run: _InstallRun) -> int:
     """all_installed: the daemon had already run these exact packages (for some tenant)
     and installed them for this one at once; those the tenant had before were
     already installed."""
     out = ctx.out
-    already = [i for i in identifiers if before.get(_plugin_id_of(i)) == i]
-    installed = [i for i in identifiers if i not in already]
+    already = [i for i in run.identifiers if run.before.get(_plugin_id_of(i)) == i]
+    installed = [i for i in run.identifiers if i not in already]
     if out.json_mode:
-        out.json({"task_id": "", "all_installed": True,
-                  "installed": {_plugin_id_of(i): i for i in identifiers},
-                  "newly_installed": installed, "already_installed": already})
+        out.json(run.record("success", all_installed=True, plugins=[
+            {"plugin_unique_identifier": identifier, "plugin_id": _plugin_id_of(identifier),
+             "status": "success",
+             "message": "already installed" if identifier in already else "installed"}
+            for identifier in run.identifiers]))
         return EXIT_OK
     for identifier in installed:
         out.line("%s  installed" % identifier)
@@ -5499,22 +5749,33 @@ def _report_all_installed(ctx: _Context, identifiers: List[str],
     return EXIT_OK
 
 
-def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = None) -> int:
+def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = None,
+               run: Optional[_InstallRun] = None) -> int:
+    """Wait with progress. ``run`` (install, upgrade) prints the install record in --json
+    mode, else the task itself is printed."""
     client, tenant, out = ctx.client(), ctx.tenant(), ctx.out
     progress = _Progress(out)
     resume = "%s tasks wait %s" % (_program_name(), task_id)
+
+    def show(status: str, task: Optional[PluginInstallTask]) -> None:
+        if out.json_mode and run is not None:
+            out.json(run.record(status, task_id, waited=True, task=task))
+        elif out.json_mode and task is not None:
+            out.json(task.to_dict())
+
     try:
+        poll = ctx.settings.values["poll_interval"]
         task = client.wait_for_installation_task(
             tenant, task_id, timeout=ctx.args.wait_timeout, on_progress=progress,
-            identifiers=identifiers)
+            identifiers=identifiers, poll_interval=poll, max_poll_interval=max(poll, 5.0))
     except PluginInstallError as exc:  # its message names each failure, once
-        if out.json_mode and exc.task is not None:
-            out.json(exc.task.to_dict())
+        show("failed", exc.task)
         if exc.hint and "upgrade_plugin" in exc.hint:
             exc.hint = "switch versions with: %s upgrade --identifier NEW_IDENTIFIER" % (
                 _program_name())
         raise
     except InstallTimeoutError as exc:
+        show("running", exc.task)
         exc.hint = "the task keeps running on the daemon; wait again with: %s --wait-timeout " \
                    "SECONDS" % resume
         raise
@@ -5523,7 +5784,7 @@ def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = N
                  % (task_id, resume))
         raise
     if out.json_mode:
-        out.json(task.to_dict())
+        show("success", task)
     else:
         for item in task.plugins:
             out.line("%s  %s" % (item.plugin_unique_identifier, item.message or item.status))
@@ -5583,9 +5844,15 @@ def _cmd_invoke(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
     parameters = _read_json_argument(args.params, "--params", ctx.stdin)
     credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
-    if args.output_dir and not os.path.isdir(args.output_dir):
-        raise InvalidArgumentError("--output-dir %s is not a directory" % args.output_dir,
-                                   argument="--output-dir")
+    if args.output_dir:
+        try:
+            os.makedirs(args.output_dir, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgumentError("--output-dir %s cannot be made: %s"
+                                       % (args.output_dir, _os_error_text(exc)),
+                                       argument="--output-dir") from None
+    if not args.no_cast:
+        _refuse_unknown_parameters(client, tenant, args.provider, args.tool, parameters)
     stream = client.invoke(tenant, args.user, args.provider, args.tool, credentials, parameters,
                            conversation_id=args.conversation_id, app_id=args.app_id,
                            message_id=args.message_id, credential_type=args.credential_type,
@@ -5598,6 +5865,22 @@ def _cmd_invoke(ctx: _Context) -> int:
         stream.close()
         printer.end()
     return EXIT_OK
+
+
+def _refuse_unknown_parameters(client: DifyPluginClient, tenant: str, provider: str, tool_name: str,
+                               parameters: Dict[str, Any]) -> None:
+    """A parameter the tool does not declare is a typo more often than not: refuse it
+    before sending (--no-cast sends parameters as given)."""
+    plugin_id, provider_name = _parse_provider_id(provider, "--provider")
+    tool = client._tool_declaration(tenant, plugin_id, provider_name, tool_name)
+    declared = [parameter.name for parameter in tool.parameters]
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ToolParameterError(
+            "tool %r has no parameter %s; its parameters: %s (--no-cast sends them anyway)"
+            % (tool_name, ", ".join(repr(name) for name in unknown),
+               ", ".join(declared) or "none"),
+            problems=[(name, parameters[name], "a declared parameter") for name in unknown])
 
 
 class _MessagePrinter:
@@ -5729,6 +6012,9 @@ def _tasks_list(ctx: _Context) -> int:
     if out.json_mode:
         out.json([task.to_dict() for task in tasks])
         return EXIT_OK
+    if not tasks:
+        out.info("no install tasks for tenant %s" % tenant)
+        return EXIT_OK
     out.table(["TASK ID", "STATUS", "DONE", "CREATED", "PLUGINS"],
               [[t.id, t.status, "%d/%d" % (t.completed_plugins, t.total_plugins),
                 _format_datetime(t.created_at) if t.created_at else None,
@@ -5759,7 +6045,8 @@ def _tasks_wait(ctx: _Context) -> int:
 
 
 @_action("tasks", "delete", "delete a task, or one plugin of it", _Argument("task_id"),
-         _Argument("--identifier", help="remove only this plugin from the task"))
+         _Argument("--identifier", help="remove only this plugin from the task"),
+         json_shape="{deleted: [task id] or [], task_id, removed_plugin: identifier or null}")
 def _tasks_delete(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     task = _existing_task(ctx, args.task_id)  # the daemon answers true for unknown tasks
@@ -5772,6 +6059,9 @@ def _tasks_delete(ctx: _Context) -> int:
     else:
         client.delete_plugin_installation_task(tenant, args.task_id)
         ctx.out.info("deleted task %s" % args.task_id)
+    if ctx.out.json_mode:
+        ctx.out.json({"deleted": [args.task_id] if not args.identifier else [],
+                      "task_id": args.task_id, "removed_plugin": args.identifier})
     return EXIT_OK
 
 
@@ -5790,7 +6080,8 @@ def _existing_task(ctx: _Context, task_id: str) -> PluginInstallTask:
 
 @_action("tasks", "delete-all", "delete every task of the tenant",
          _Argument("--failed", action="store_true", help="only failed tasks"),
-         _Argument("--yes", action="store_true", help="confirm deleting all"))
+         _Argument("--yes", action="store_true", help="confirm deleting all"),
+         json_shape="{deleted: [task ids] (--failed) or null, all: true without --failed}")
 def _tasks_delete_all(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
     if args.failed:
@@ -5799,6 +6090,8 @@ def _tasks_delete_all(ctx: _Context) -> int:
         for task_id in failed:
             client.delete_plugin_installation_task(tenant, task_id)
         ctx.out.info("deleted %d failed task%s" % (len(failed), "" if len(failed) == 1 else "s"))
+        if ctx.out.json_mode:
+            ctx.out.json({"deleted": failed, "all": False})
         return EXIT_OK
     if not args.yes:
         raise InvalidArgumentError("tasks delete-all removes every task of the tenant, running "
@@ -5806,6 +6099,8 @@ def _tasks_delete_all(ctx: _Context) -> int:
                                    "only failed ones)", argument="--yes")
     client.delete_all_plugin_installation_task_items(tenant)
     ctx.out.info("deleted every install task of tenant %s" % tenant)
+    if ctx.out.json_mode:
+        ctx.out.json({"deleted": None, "all": True})  # the daemon does not say which
     return EXIT_OK
 
 
@@ -5866,7 +6161,7 @@ def _cmd_uninstall(ctx: _Context) -> int:
           _Argument("--from", dest="original",
                     help="the installed identifier (default: found by plugin id)"),
           _SOURCE, _SIGNATURE, *_WAITING,
-          json_shape=_TASK_JSON + "; with --no-wait {task_id, all_installed, waited}",
+          json_shape=_INSTALL_JSON,
           examples=("upgrade --file my_plugin-0.0.2.difypkg",))
 def _cmd_upgrade(ctx: _Context) -> int:
     client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
@@ -5880,25 +6175,46 @@ def _cmd_upgrade(ctx: _Context) -> int:
     else:
         installation = _find_installation(ctx, _plugin_id_of(new))[1]
         original = installation.plugin_unique_identifier if installation else ""
+    run = _InstallRun("upgrade", [new], {_plugin_id_of(new): original})
+    done = [{"plugin_unique_identifier": new, "plugin_id": _plugin_id_of(new),
+             "status": "success", "message": "already installed"}]
     if original == new:
-        ctx.out.info("%s is already installed" % new)
+        if ctx.out.json_mode:
+            ctx.out.json(run.record("success", plugins=done))
+        ctx.out.info("%s is already installed: nothing to upgrade" % new)
         return EXIT_OK
     start = client.upgrade_plugin(tenant, original, new, args.source, {})
     ctx.out.info("upgrading %s -> %s" % (original, new))
     if start.all_installed:
+        done[0]["message"] = "upgraded"
         if ctx.out.json_mode:
-            ctx.out.json({"task_id": "", "all_installed": True, "upgraded": new})
+            ctx.out.json(run.record("success", all_installed=True, plugins=done))
         else:
             ctx.out.line("%s  upgraded" % new)
         return EXIT_OK
-    return _finish_install(ctx, start, [new], "upgrade", {_plugin_id_of(new): original})
+    return _finish_install(ctx, start, run)
 
 
-@_command("manifest", "show an uploaded package's manifest", _Argument("identifier"),
+_PACKAGE_ARGUMENT = _Argument(
+    "identifier", help="an uploaded package's unique identifier, or the plugin id "
+                       "(author/name) of an installed plugin")
+
+
+def _package_identifier(ctx: _Context, target: str) -> str:
+    """A unique identifier as given, or the installed one of a plugin id."""
+    if _IDENTIFIER_RE.match(target) or not _PLUGIN_ID_RE.match(target):
+        return target  # the client checks it and names what is wrong
+    installation = _find_installation(ctx, target)[1]
+    return installation.plugin_unique_identifier if installation else target
+
+
+@_command("manifest", "show a package's manifest (uploaded, or installed by plugin id)",
+          _PACKAGE_ARGUMENT,
           json_shape="the manifest (PluginDeclaration) as the daemon stores it",
-          examples=("manifest acme/echo:0.0.1@<checksum>",))
+          examples=("manifest acme/echo:0.0.1@<checksum>", "manifest acme/echo"))
 def _cmd_manifest(ctx: _Context) -> int:
-    manifest = ctx.client().fetch_plugin_manifest(ctx.tenant(), ctx.args.identifier)
+    identifier = _package_identifier(ctx, ctx.args.identifier)
+    manifest = ctx.client().fetch_plugin_manifest(ctx.tenant(), identifier)
     if ctx.out.json_mode:
         ctx.out.json(manifest.to_dict())
         return EXIT_OK
@@ -5922,15 +6238,19 @@ def _cmd_manifest(ctx: _Context) -> int:
     return EXIT_OK
 
 
-@_command("readme", "print an uploaded package's README", _Argument("identifier"),
+@_command("readme", "print a package's README (uploaded, or installed by plugin id)",
+          _PACKAGE_ARGUMENT,
           _Argument("--language", default="en_US", help="en_US, zh_Hans, ja_JP, pt_BR, ..."),
-          json_shape="{content, language}",
-          examples=("readme acme/echo:0.0.1@<checksum> --language zh_Hans",))
+          json_shape="{content, language}: the language the daemon answered with (it falls "
+                     "back to en_US), null when there is no README",
+          examples=("readme acme/echo:0.0.1@<checksum> --language zh_Hans", "readme acme/echo"))
 def _cmd_readme(ctx: _Context) -> int:
-    text = ctx.client().fetch_plugin_readme(ctx.tenant(), ctx.args.identifier,
-                                            language=ctx.args.language)
+    identifier = _package_identifier(ctx, ctx.args.identifier)
+    readme = ctx.client().fetch_plugin_readme_info(ctx.tenant(), identifier,
+                                                   language=ctx.args.language)
+    text = readme.content
     if ctx.out.json_mode:
-        ctx.out.json({"content": text, "language": ctx.args.language})
+        ctx.out.json({"content": text, "language": readme.language})
     elif text:
         ctx.out.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -5951,6 +6271,9 @@ def _cmd_tools(ctx: _Context) -> int:
         if out.json_mode:
             out.json([provider.to_dict() for provider in providers])
             return EXIT_OK
+        if not providers:
+            out.info("no tool providers installed for tenant %s" % tenant)
+            return EXIT_OK
         out.table(["PROVIDER", "TOOLS", "PLUGIN"],
                   [[p.full_name, ", ".join(t.identity.name for t in p.declaration.tools)
                     if p.declaration else "", p.plugin_unique_identifier] for p in providers])
@@ -5967,7 +6290,7 @@ def _cmd_tools(ctx: _Context) -> int:
         return EXIT_OK
     tool = provider.declaration.tool(args.tool) if provider.declaration else None
     if tool is None:
-        raise InvalidArgumentError("provider %s has no tool %r; its tools: %s" % (
+        raise ToolNotFoundError("provider %s has no tool %r; its tools: %s" % (
             provider.full_name, args.tool, ", ".join(t.identity.name for t in tools) or "none"),
             argument="tool")
     if out.json_mode:
@@ -5999,20 +6322,163 @@ def _allowed(parameter: ToolParameter) -> Optional[str]:
 
 @_command("missing-deps", "show which of the identifiers are not installed exactly",
           _Argument("identifiers", nargs="+"),
-          json_shape="[{plugin_unique_identifier, current_identifier}] for each one missing",
+          json_shape="[{plugin_unique_identifier, current_identifier}] for each one missing "
+                     "(exit 1 when any is)",
           examples=("missing-deps acme/echo:0.0.1@<checksum> acme/other:1.0.0@<checksum>",))
 def _cmd_missing_deps(ctx: _Context) -> int:
     missing = ctx.client().fetch_missing_dependencies(ctx.tenant(), ctx.args.identifiers)
     if ctx.out.json_mode:
         ctx.out.json([item.to_dict() for item in missing])
-        return EXIT_OK
-    if not missing:
+    elif not missing:
         ctx.out.info("all %d installed" % len(ctx.args.identifiers))
-        return EXIT_OK
-    ctx.out.table(["WANTED", "INSTALLED"], [[item.plugin_unique_identifier,
-                                            item.current_identifier or None]
-                                           for item in missing])
+    else:
+        ctx.out.table(["WANTED", "INSTALLED"], [[item.plugin_unique_identifier,
+                                                item.current_identifier or None]
+                                               for item in missing])
+    return EXIT_FAILED if missing else EXIT_OK  # scripts can test it
+
+
+@_command("completion", "print a shell completion script (bash or zsh)",
+          _Argument("shell", choices=("bash", "zsh")),
+          examples=("completion bash > /etc/bash_completion.d/dify-plugin-client",
+                    "completion zsh > \"${fpath[1]}/_dify-plugin-client\""))
+def _cmd_completion(ctx: _Context) -> int:
+    script = _bash_completion()
+    if ctx.args.shell == "zsh":  # zsh runs the bash function through bashcompinit
+        script = ("#compdef dify-plugin-client\nautoload -U +X bashcompinit && bashcompinit\n"
+                  + script)
+    ctx.out.write(script)
     return EXIT_OK
+
+
+_PATH_OPTIONS = ("--file", "--key-file", "--cacert", "--config", "--output-dir", "-o",
+                 "--output")
+
+
+def _bash_completion() -> str:
+    """A bash completion function, written from the command registry."""
+    global_flags = [setting.flag for setting in _SETTINGS] + [
+        "--config", "--json", "--wide", "--debug", "--version", "--help"]
+    cases = []
+    for name, command in _COMMANDS.items():
+        words = [flag for argument in command.arguments for flag in argument.flags
+                 if flag.startswith("-")] + list(command.actions)
+        cases.append("        %s) words=%s ;;" % (name, _shell_quote(" ".join(words))))
+    return "\n".join([
+        "# bash completion for dify-plugin-client (from `dify-plugin-client completion bash`)",
+        "_dify_plugin_client() {",
+        "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"",
+        "    local command=\"\" i words",
+        "    case \"$prev\" in",
+        "        %s) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;"
+        % "|".join(_PATH_OPTIONS),
+        "    esac",
+        "    for ((i = 1; i < COMP_CWORD; i++)); do",
+        "        case \"${COMP_WORDS[i]}\" in",
+        "            %s) ((i++)) ;;" % "|".join(_VALUE_OPTIONS),
+        "            -*) ;;",
+        "            *) command=\"${COMP_WORDS[i]}\"; break ;;",
+        "        esac",
+        "    done",
+        "    case \"$command\" in",
+        "        \"\") words=%s ;;" % _shell_quote(" ".join(list(_COMMANDS) + global_flags)),
+    ] + cases + [
+        "    esac",
+        "    [[ -n \"$command\" ]] && words=\"$words %s\"" % " ".join(global_flags),
+        "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))",
+        "}",
+        "complete -o default -F _dify_plugin_client dify-plugin-client",
+        ""])
+
+
+def _shell_quote(text: str) -> str:
+    return "'%s'" % text.replace("'", "'\\''")
+
+
+@_command("package", "build a .difypkg from a plugin folder (as `dify plugin package` does)",
+          _Argument("folder", help="the plugin's folder (it holds manifest.yaml)"),
+          _Argument("-o", "--output", help="the package to write (default: "
+                                           "<name>-<version>.difypkg here)"),
+          json_shape="{path, size, files}",
+          examples=("package ./my_plugin", "package ./my_plugin -o dist/my_plugin.difypkg"))
+def _cmd_package(ctx: _Context) -> int:
+    folder = ctx.args.folder
+    manifest = os.path.join(folder, "manifest.yaml")
+    if not os.path.isfile(manifest):
+        raise InvalidArgumentError("%s has no manifest.yaml: not a plugin folder" % folder,
+                                   argument="folder")
+    files = _package_files(folder)
+    output = ctx.args.output or "%s.difypkg" % _package_name(manifest, folder)
+    size = _write_package(folder, files, output, ctx.settings.values["max_package_size"])
+    if ctx.out.json_mode:
+        ctx.out.json({"path": output, "size": size, "files": len(files)})
+    else:
+        ctx.out.line(output)
+        ctx.out.info("packaged %d files, %s" % (len(files), _format_size(size)))
+    return EXIT_OK
+
+
+#: What a package leaves out, as the official packager does, plus .difyignore's patterns.
+_PACKAGE_SKIPS = (".git", ".github", "__pycache__", ".venv", "venv", ".idea", ".vscode",
+                  ".DS_Store", "*.pyc", "*.difypkg", ".env")
+
+
+def _package_files(folder: str) -> List[str]:
+    import fnmatch
+
+    patterns = list(_PACKAGE_SKIPS)
+    ignore = os.path.join(folder, ".difyignore")
+    if os.path.isfile(ignore):
+        with open(ignore, encoding="utf-8") as handle:
+            patterns += [line.strip().rstrip("/") for line in handle
+                         if line.strip() and not line.startswith("#")]
+
+    def skipped(relative: str) -> bool:
+        parts = relative.split("/")
+        return any(fnmatch.fnmatch(part, pattern) or fnmatch.fnmatch(relative, pattern)
+                   for pattern in patterns for part in parts)
+
+    found = []
+    for root, directories, names in os.walk(folder):
+        directories.sort()
+        for name in sorted(names):
+            relative = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+            if not skipped(relative):
+                found.append(relative)
+    return found
+
+
+def _package_name(manifest: str, folder: str) -> str:
+    """<name>-<version> from the manifest's top-level keys (no YAML parser needed)."""
+    values = {}
+    with open(manifest, encoding="utf-8") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("name", "version") and value.strip():
+                values[key] = value.strip().strip("'\"")
+    name = values.get("name") or os.path.basename(os.path.abspath(folder))
+    return "%s-%s" % (name, values["version"]) if "version" in values else name
+
+
+def _write_package(folder: str, files: Sequence[str], output: str, limit: int) -> int:
+    import zipfile
+
+    partial = output + ".part"
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for relative in files:
+            info = zipfile.ZipInfo(relative, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(os.path.join(folder, relative), "rb") as handle:
+                archive.writestr(info, handle.read())
+    size = os.path.getsize(partial)
+    if size > limit:
+        os.remove(partial)
+        raise PackageTooLargeError("the package would be %s, over the %s limit; nothing was "
+                                   "written" % (_format_size(size), _format_size(limit)),
+                                   argument="folder")
+    os.replace(partial, output)
+    return size
 
 
 # =============================================================================
@@ -6021,25 +6487,29 @@ def _cmd_missing_deps(ctx: _Context) -> int:
 
 
 def _global_options(parser: Any, suppress: bool) -> None:
-    """The options accepted before and after the command.
+    """The options accepted before and after the command: one per setting, and these.
 
     The copy on each subcommand uses SUPPRESS defaults, so a flag given before the
     command is not reset by the subcommand's parser.
     """
     default = _suppress() if suppress else None
     group = parser.add_argument_group("settings (also accepted after the command)")
-    group.add_argument("--url", default=default,
-                       help="daemon base URL [env %s, default %s]" % (ENV_URL, DEFAULT_URL))
-    group.add_argument("--key", default=default,
-                       help="daemon key, its SERVER_KEY [env %s]" % ENV_KEY)
-    group.add_argument("--timeout", default=default,
-                       help="seconds per request [env %s, default %g]"
-                            % (ENV_TIMEOUT, DEFAULT_TIMEOUT))
-    group.add_argument("--tenant", default=default, help="tenant id, a UUID [env %s]" % ENV_TENANT)
+    for setting in _SETTINGS:
+        shown = setting.default if setting.default not in (None, False) else None
+        text = "%s [env %s%s]" % (setting.help, setting.env,
+                                  ", default %s" % shown if shown is not None else "")
+        if setting.boolean:
+            group.add_argument(setting.flag, action="store_true", default=default, help=text)
+        else:
+            group.add_argument(setting.flag, default=default, help=text, metavar=setting.metavar,
+                               dest=setting.name)
     group.add_argument("--config", default=default, metavar="PATH",
                        help="JSON config file [default %s]" % DEFAULT_CONFIG_FILE)
     group.add_argument("--json", action="store_true", default=default,
-                       help="print machine-readable JSON (NDJSON for invoke)")
+                       help="print machine-readable JSON (NDJSON for streams); errors too, "
+                            "as one JSON object on stderr")
+    group.add_argument("--wide", action="store_true", default=default,
+                       help="never cut table columns to the terminal's width")
     group.add_argument("--debug", action="store_true", default=default,
                        help="log requests and show tracebacks on stderr")
     group.add_argument("--version", action="version",
@@ -6053,13 +6523,15 @@ def _suppress() -> str:
 
 
 _EPILOG = """\
-settings: flags > environment > config file (~/.dify, JSON) > defaults.
+settings: flags > environment > config file (~/.dify, JSON; keys as the flags, e.g.
+"max_package_size") > defaults; `config` shows each one's source.
 exit codes: 0 ok, 1 the daemon refused or the operation failed, 2 usage or input error,
 3 cannot reach the daemon or timed out, 4 authentication failed, 130 interrupted."""
 
 
 #: The global options that take a value (the token after them is not a command).
-_VALUE_OPTIONS = ("--url", "--key", "--timeout", "--tenant", "--config")
+_VALUE_OPTIONS = tuple(setting.flag for setting in _SETTINGS
+                       if not setting.boolean) + ("--config",)
 
 
 def _command_in(argv: Sequence[str]) -> Optional[str]:
@@ -6133,12 +6605,48 @@ def _command_list() -> str:
                      for name, command in _COMMANDS.items())
 
 
+def _mistyped_command(argv: Sequence[str]) -> Optional[str]:
+    """A message for a command name that is not one ("did you mean ...?"), else None."""
+    if _command_in(argv) is not None:
+        return None
+    word = next((token for index, token in enumerate(argv) if not token.startswith("-")
+                 and (index == 0 or argv[index - 1] not in _VALUE_OPTIONS)), "")
+    import difflib
+
+    close = difflib.get_close_matches(word, list(_COMMANDS), n=3, cutoff=0.6)
+    return "%s: unknown command %r%s; `%s --help` lists the commands" % (
+        _program_name(), word, "; did you mean %s?" % " or ".join(close) if close else "",
+        _program_name())
+
+
+def _cli_hint(error: DifyPluginError) -> None:
+    """Say in a hint what a CLI user does (flags), where the API's names Python settings."""
+    hint = error.hint or ""
+    if isinstance(error, PackageTooLargeError):
+        error.hint = ("raise the daemon's MAX_PLUGIN_PACKAGE_SIZE (MAX_BUNDLE_PACKAGE_SIZE for "
+                      "bundles), then pass --max-package-size SIZE (--max-bundle-size SIZE)")
+    elif "verify=" in hint:
+        error.hint = ("TLS verification failed: pass --cacert PATH (the CA that signed the "
+                      "daemon's certificate), or --insecure for a test daemon")
+    elif "timeout=" in hint:
+        error.hint = hint.replace("(timeout=)", "(--wait-timeout SECONDS)")
+
+
+def _error_record(error: DifyPluginError, exit_code: int) -> Dict[str, Any]:
+    """An error as --json prints it: one JSON object on stderr."""
+    return {"error": type(error).__name__, "message": error.message, "route": error.route,
+            "http_status": error.http_status, "code": error.code,
+            "error_type": error.error_type, "hint": error.hint, "exit_code": exit_code}
+
+
 def _exit_code(error: BaseException) -> int:
     if isinstance(error, (PluginDaemonUnauthorizedError,)) or (
             isinstance(error, HTTPStatusError) and error.status_code in (401, 403)):
         return EXIT_AUTH
     if isinstance(error, (TransportError, InstallTimeoutError)):
         return EXIT_UNREACHABLE
+    if isinstance(error, ToolNotFoundError):  # as for an unknown provider: not found
+        return EXIT_FAILED
     if isinstance(error, (InvalidArgumentError, ConfigError)):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -6153,6 +6661,10 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
+    mistyped = _mistyped_command(argv)
+    if mistyped:
+        stderr.write(mistyped + "\n")
+        return EXIT_USAGE
     parser = _build_parser(argv)
     import contextlib
 
@@ -6166,7 +6678,8 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
         parser.print_help(stderr)
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    out = _Output(stdout, stderr, bool(getattr(args, "json", False)), environ)
+    out = _Output(stdout, stderr, bool(getattr(args, "json", False)), environ,
+                  wide=bool(getattr(args, "wide", False)))
     handler = None
     if debug:
         handler = _enable_debug_logging(stderr)
@@ -6184,8 +6697,13 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
             import traceback
 
             traceback.print_exc(file=stderr)
-        out.info("dify-plugin-client: error: %s" % error)
-        return _exit_code(error)
+        _cli_hint(error)
+        code = _exit_code(error)
+        if out.json_mode:
+            out.info(json.dumps(_error_record(error, code), ensure_ascii=False))
+        else:
+            out.info("%s: error: %s" % (_program_name(), error))
+        return code
     except BrokenPipeError:
         return EXIT_FAILED  # e.g. piped into `head`
     finally:
@@ -6208,6 +6726,43 @@ def _enable_debug_logging(stream: TextIO) -> Any:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     return handler
+
+
+# =============================================================================
+# Import paths of the seed's client
+# =============================================================================
+#
+# Code written for the seed's client imports entities from package paths such as
+# `dify_plugin_client.entities.plugin`. This is one module, so those paths are
+# registered as views of it: every public name resolves to the same object.
+
+_SEED_PATHS = ("entities", "entities.plugin", "entities.plugin_daemon", "entities.bundle",
+               "entities.tool", "errors")
+
+
+class _ModuleView(type(sys)):  # type: ignore[misc]
+    """A submodule path whose names are this module's public names."""
+
+    __all__ = __all__
+
+    def __getattr__(self, name: str) -> Any:
+        if name in __all__:
+            return globals()[name]
+        raise AttributeError("module %r has no attribute %r" % (self.__name__, name))
+
+
+def _register_seed_paths(base: str) -> None:
+    for path in _SEED_PATHS:
+        name = "%s.%s" % (base, path)
+        if name not in sys.modules:
+            view = _ModuleView(name, "a view of %s (one module; see its docstring)" % base)
+            sys.modules[name] = view
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, view)
+
+
+_register_seed_paths("dify_plugin_client" if __name__ == "__main__" else __name__)
 
 
 if __name__ == "__main__":

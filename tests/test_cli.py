@@ -18,52 +18,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROVIDER = "acme/echo/echo"
 
 
-class Run:
-    """The result of one CLI run."""
-
-    def __init__(self, code, out, err):
-        self.code, self.out, self.err = code, out, err
-
-    def json(self):
-        return json.loads(self.out)
-
-    def __repr__(self):
-        return "Run(code=%r, out=%r, err=%r)" % (self.code, self.out[-500:], self.err[-500:])
-
-
-@pytest.fixture
-def cli(daemon, tenant, tmp_path):
-    """Run main() in-process with a clean environment pointing at the fake daemon."""
-    home = tmp_path / "home"
-    home.mkdir()
-
-    def run(*argv, env=None, stdin="", use_env=True):
-        environ = {"HOME": str(home)}
-        if use_env:
-            environ.update({dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant})
-        environ.update(env or {})
-        out, err = io.StringIO(), io.StringIO()
-        old_home = os.environ.get("HOME")
-        os.environ["HOME"] = str(home)  # expanduser("~/.dify") follows HOME
-        try:
-            code = dpc.main(list(argv), environ=environ, stdin=io.StringIO(stdin), stdout=out,
-                            stderr=err)
-        finally:
-            if old_home is not None:
-                os.environ["HOME"] = old_home
-        return Run(code, out.getvalue(), err.getvalue())
-
-    run.home = home
-    return run
-
-
-@pytest.fixture
-def package(tmp_path):
-    path = tmp_path / "echo.difypkg"
-    path.write_bytes(sample_plugin())
-    return path
-
-
 # --- settings ---------------------------------------------------------------
 
 
@@ -100,7 +54,8 @@ def test_explicit_config_file(cli, daemon, tenant, tmp_path):
 
 @pytest.mark.parametrize("content,needle", [
     ("{not json", "is not valid JSON"), ("[1, 2]", "must hold a JSON object"),
-    ('{"timeout": "soon"}', "timeout from config file"), ('{"url": 5}', "'url' must be"),
+    ('{"timeout": "soon"}', "'timeout' must be a positive number"),
+    ('{"url": 5}', "'url' must be"),
     ('{"key": true}', "'key' must be"), (b"\xff\xfe", "not UTF-8"),
 ])
 def test_broken_config_file_is_a_clear_error(cli, content, needle):
@@ -284,8 +239,8 @@ def test_manifest_readme_missing_deps(cli, daemon, tenant, package):
     assert cli("manifest", identifier, "--json").json()["name"] == "echo"
     readme = cli("readme", identifier)
     assert readme.code == 0 and readme.out.startswith("# Echo")
-    missing = cli("missing-deps", identifier)
-    assert missing.code == 0 and identifier[:30] in missing.out
+    missing = cli("missing-deps", identifier)  # something is missing: exit 1, for scripts
+    assert missing.code == dpc.EXIT_FAILED and identifier[:30] in missing.out
     assert cli("missing-deps", identifier, "--json").json()[0]["current_identifier"] == ""
 
 
@@ -301,7 +256,9 @@ def test_tools_listing_and_one_tool(cli, daemon, tenant):
     assert "output schema" in tool.out
     assert cli("tools", PROVIDER, "echo", "--json").json()["identity"]["provider"] == PROVIDER
     assert cli("tools", "--json").json()[0]["declaration"]["identity"]["name"] == PROVIDER
-    assert cli("tools", PROVIDER, "nope").code == 2
+    # an unknown tool is "not found", as an unknown provider is
+    assert cli("tools", PROVIDER, "nope").code == dpc.EXIT_FAILED
+    assert cli("tools", "acme/nope/nope").code == dpc.EXIT_FAILED
 
 
 def test_invoke_output(cli, daemon, tenant, tmp_path):
@@ -450,7 +407,7 @@ def _task(status, message):
 
 def test_progress_is_live_on_a_terminal_and_plain_elsewhere():
     terminal = _Terminal()
-    out = dpc._Output(io.StringIO(), terminal, False, {"COLUMNS": "80"})
+    out = dpc._Output(io.StringIO(), terminal, False, {"COLUMNS": "80", "TERM": "xterm"})
     progress = dpc._Progress(out)
     progress(_task("running", "starting"))
     progress(_task("success", "installed"))

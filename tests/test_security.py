@@ -599,7 +599,7 @@ for _name, _call in _BAD_CALLS:
         lambda ctx, _call=_call: _call(ctx.client))
 
 
-@scenario("argument-no-such-tool", dpc.InvalidArgumentError)
+@scenario("argument-no-such-tool", dpc.ToolNotFoundError)
 def _(ctx):
     _invoke_named(ctx.client, "no-such-tool")
 
@@ -1621,8 +1621,9 @@ def test_nothing_but_verify_false_turns_verification_off(tls, monkeypatch):
     _assert_tls_refused(_client(tls.url, retries=0, trust_env=True), tls, "trust_env=True")
 
 
-def test_cli_has_no_switch_that_turns_verification_off(cli):
-    """No option of any command weakens TLS (--verify-signature is about packages)."""
+def test_cli_only_insecure_turns_verification_off(cli, tls, pki):
+    """No option of any command weakens TLS but --insecure, which warns; --cacert adds a
+    CA and keeps verifying (--verify-signature is about packages)."""
     commands = [[], ["config"], ["health"], ["list"], ["upload-pkg"], ["upload-bundle"],
                 ["install"], ["invoke"], ["tasks"], ["tasks", "list"], ["tasks", "show"],
                 ["tasks", "wait"], ["tasks", "delete"], ["tasks", "delete-all"],
@@ -1634,9 +1635,18 @@ def test_cli_has_no_switch_that_turns_verification_off(cli):
         options = set(re.findall(r"--[a-z][a-z0-9-]*", result.out))
         assert "--url" in options and "--key" in options, (argv, options)
         weakening = {option for option in options
-                     if option not in ("--verify-signature",)
+                     if option not in ("--verify-signature", "--insecure", "--cacert")
                      and re.search(r"insecure|verify|ssl|tls|cert|ca-", option)}
         assert weakening == set(), (argv, weakening)
+    flags = ["--url", tls.url, "--key", KEY]
+    refused = cli(*(flags + ["health"]))
+    assert refused.code == dpc.EXIT_UNREACHABLE and "--cacert PATH" in refused.err
+    trusted = cli(*(flags + ["--cacert", str(pki / "ca.pem"), "health"]))
+    assert trusted.code == dpc.EXIT_OK and "warning" not in trusted.err, trusted
+    insecure = cli(*(flags + ["--insecure", "health"]))
+    assert insecure.code == dpc.EXIT_OK and "verification is off" in insecure.err, insecure
+    from_env = cli(*(flags + ["health"]), env={"DIFY_PLUGIN_DAEMON_INSECURE": "1"})
+    assert from_env.code == dpc.EXIT_OK and "DIFY_PLUGIN_DAEMON_INSECURE" in from_env.err
 
 
 def test_https_redirect_to_plain_http_is_not_followed(tls, pki, sdaemon):
