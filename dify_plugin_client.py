@@ -29,9 +29,11 @@ Map of this file (each heading is a banner below; search for its text):
     Constants
     Errors                      the root class, transport, input, daemon envelopes
     Configuration               Timeout, PluginConfig
+    Enums
     Entities: how they work     annotations -> converters -> a compiled from_dict
-    Entities: plugins, manifests, install tasks
+    Entities: shared pieces     labels, permissions, runner, meta
     Entities: tool providers and tools
+    Entities: manifests, installations, install tasks
     Entities: stream messages   tool (and agent/datasource) message chunks
     Wire helpers: input checks
     Wire helpers: multipart/form-data
@@ -1716,7 +1718,7 @@ def _expect_bool(data: Any, route: str) -> bool:
 
 
 # =============================================================================
-# Entities: plugins, manifests, install tasks
+# Entities: shared pieces (labels, permissions, runner, meta)
 # =============================================================================
 
 

@@ -12,14 +12,10 @@ import threading
 
 import dify_plugin_client as dpc
 from fake_daemon import go_json, sample_plugin
+from helpers import make_client  # noqa: F401 (the fault tests import it from here)
 
 #: Small timeouts so that timeout faults show up in well under a second.
 FAST = dpc.Timeout(connect=2.0, read=0.3, write=2.0, pool=2.0)
-
-
-def make_client(url, key, **options):
-    options.setdefault("timeout", 5.0)
-    return dpc.DifyPluginClient(dpc.PluginConfig(url=url, key=key, **options))
 
 
 def free_port(host="127.0.0.1"):

@@ -6,9 +6,15 @@ from fake_daemon import sample_plugin
 KEY = "test-key"
 
 
-def make_client(daemon, **kwargs):
-    kwargs.setdefault("timeout", 10.0)
-    return dpc.DifyPluginClient(dpc.PluginConfig(url=daemon.url, key=KEY, **kwargs))
+def make_client(target, key=None, **options):
+    """The one way tests make a client: for ``target`` (the fake daemon, a replay server,
+    or a base URL), with ``key`` (default: the target's own key, else KEY) and a 10 s
+    timeout unless ``options`` say otherwise."""
+    url = target if isinstance(target, str) else target.url
+    if key is None:
+        key = getattr(target, "key", KEY)
+    options.setdefault("timeout", 10.0)
+    return dpc.DifyPluginClient(dpc.PluginConfig(url=url, key=key, **options))
 
 
 def install_sample(client, tenant, **plugin_kwargs):

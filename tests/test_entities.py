@@ -1,6 +1,7 @@
 """Entities: validation with field paths, tolerance of new fields and enum values."""
 
 import datetime
+import os
 
 import pytest
 
@@ -166,3 +167,111 @@ def test_entities_are_dataclasses_and_keep_extra_out_of_equality():
     second = dpc.MissingPluginDependency(plugin_unique_identifier="a", current_identifier="")
     assert dataclasses.is_dataclass(first) and first == second
     assert first.extra == {"x": 1} and second.extra == {}
+
+
+# --- entities declared by their annotations ------------------------------------------
+
+
+def _entity_classes():
+    return [value for value in vars(dpc).values()
+            if isinstance(value, type) and issubclass(value, dpc._Entity)
+            and value is not dpc._Entity]
+
+
+def test_every_entity_class_prepares_and_takes_what_its_annotations_say():
+    import dataclasses
+
+    for cls in _entity_classes():
+        assert dataclasses.is_dataclass(cls), cls
+        fields = {field.name for field in dataclasses.fields(cls)}
+        assert "extra" in fields and set(cls._field_names) == fields - {"extra"}, cls
+        entity = cls()  # every field has a default a caller may leave out
+        if cls is dpc.ToolInvokeMessage:  # type "" is no message type: take a real one
+            entity = cls(type="text", message=dpc.TextMessage(text="x"))
+        unset = [spec.name for spec in cls._specs if spec.required
+                 and getattr(entity, spec.name) is None]
+        if cls in (dpc.FileMessage, dpc.UnknownMessage):
+            # their wire form is the raw payload; it round-trips inside ToolInvokeMessage
+            message = dpc.ToolInvokeMessage(type="file", message=cls(data={"u": 1}))
+            assert dpc.ToolInvokeMessage.from_dict(message.to_dict()).message.data == {"u": 1}
+        elif unset:  # a required entity field left out: from_dict names it
+            with pytest.raises(dpc.ResponseValidationError) as info:
+                cls.from_dict(entity.to_dict())
+            assert info.value.path.rsplit(".", 1)[-1] in unset, (cls, info.value.path)
+        else:
+            assert cls.from_dict(entity.to_dict()) == entity, cls
+
+
+def test_extra_is_per_instance_and_replace_keeps_it():
+    import dataclasses
+
+    plain = dpc.TextMessage(text="a")
+    other = dpc.TextMessage(text="b")
+    plain.extra["mine"] = 1  # no dict shared between entities that had no unknown keys
+    assert other.extra == {} and dpc.TextMessage.from_dict({"text": "c"}).extra == {}
+    assert "mine" not in other.to_dict()
+    parsed = dpc.PluginInstallTask.from_dict({"id": "t", "status": "running", "new": [1]})
+    copied = dataclasses.replace(parsed, status=dpc.PluginInstallTaskStatus.Success)
+    assert copied.extra == {"new": [1]} and copied.to_dict()["new"] == [1]
+
+
+def test_null_for_a_str_field_is_its_default_and_optional_keeps_none():
+    task = dpc.PluginInstallTaskPluginStatus.from_dict(
+        {"plugin_unique_identifier": "a", "status": "running", "message": None, "icon": None,
+         "labels": None, "source": None})
+    assert task.message == "" and task.icon == "" and task.labels is None and task.source is None
+    start = dpc.PluginInstallTaskStartResponse.from_dict({"all_installed": True,
+                                                          "task_id": None})
+    assert start.task_id == ""
+
+
+def test_timestamps_are_datetimes_and_prices_decimals():
+    import datetime
+    import decimal
+
+    provider = dpc.PluginToolProviderEntity.from_dict({
+        "provider": "p", "plugin_id": "a/b", "created_at": "2026-01-02T03:04:05Z"})
+    assert isinstance(provider.created_at, datetime.datetime)
+    assert dpc._conv_decimal("0.0010", "price") == decimal.Decimal("0.0010")
+    with pytest.raises(dpc.ResponseValidationError):
+        dpc._conv_decimal("NaN", "price")
+
+
+def test_annotations_drive_converters_including_tagged_unions():
+    bundle = dpc.PluginBundleDependency.from_dict(
+        {"type": "marketplace", "value": {"organization": "o", "plugin": "p", "version": "1"}})
+    assert isinstance(bundle.value, dpc.MarketplaceDependency)
+    unknown = dpc.PluginBundleDependency.from_dict({"type": "s3", "value": {"bucket": "b"}})
+    assert unknown.value == {"bucket": "b"}  # a new kind keeps the daemon's object
+    message = dpc.ToolInvokeMessage.from_dict({"type": "brand_new", "message": {"x": 1}})
+    assert isinstance(message.message, dpc.UnknownMessage) and message.message.data == {"x": 1}
+    with pytest.raises(TypeError):
+        dpc._converter_for(dpc._parse_annotation("Union[int, str]"), "here")
+
+
+def test_help_shows_fields_and_types(capsys):
+    import pydoc
+
+    text = pydoc.render_doc(dpc.PluginInstallTask, renderer=pydoc.plaintext)
+    for needed in ("id: 'str'", "status: 'Union[PluginInstallTaskStatus, str]'",
+                   "plugins: 'List[PluginInstallTaskPluginStatus]'",
+                   "created_at: 'Optional[datetime]'"):
+        assert needed in text, needed
+
+
+def test_a_class_is_prepared_only_when_first_used():
+    import subprocess
+    import sys
+
+    code = ("import dify_plugin_client as d\n"
+            "d.PluginConfig(url='http://x', key='kkkk')\n"
+            "prepared = [n for n, v in vars(d).items() if isinstance(v, type)"
+            " and issubclass(v, d._Entity) and v.__dict__.get('_prepared')]\n"
+            "print(prepared)\n"
+            "d.TextMessage.from_dict({'text': 'a'})\n"
+            "print([n for n, v in vars(d).items() if isinstance(v, type)"
+            " and issubclass(v, d._Entity) and v.__dict__.get('_prepared')])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "['TextMessage']"]

@@ -36,6 +36,7 @@ import pytest
 
 import dify_plugin_client as dpc
 import transcript_replay as tr
+from helpers import make_client
 
 #: The folders of tests/transcripts/ this suite covers (one per daemon release).
 CLIENT_FOLDERS = ("0.6.10", "0.5.4")
@@ -72,6 +73,7 @@ CORRECTED = {
 @pytest.fixture(scope="module")
 def server():
     replay = tr.ReplayServer()
+    replay.key = KEY  # what make_client gives its clients
     try:
         yield replay
     finally:
@@ -94,11 +96,6 @@ def _own_keys_only():
     finally:
         keys.clear()
         keys.update(saved)
-
-
-def make_client(server, key=KEY, **options):
-    options.setdefault("timeout", 10.0)
-    return dpc.DifyPluginClient(dpc.PluginConfig(url=server.url, key=key, **options))
 
 
 def other_key(length):
