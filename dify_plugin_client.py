@@ -5333,13 +5333,18 @@ class _Command:
         self.examples = examples
         self.actions: Dict[str, _Command] = {}
 
-    def epilog(self, program: str) -> str:
+    def epilog(self, prog: str) -> str:
+        """Examples (``prog`` is the command as typed, e.g. "dify-plugin-client tasks"),
+        the --json shape, the settings and the exit codes."""
         parts = []
+        program = prog.split(" ")[0] if not prog.startswith("python ") else \
+            " ".join(prog.split(" ")[:3])
         if self.examples:
             parts.append("examples:\n" + "\n".join("  %s %s" % (program, example)
                                                    for example in self.examples))
         if self.json_shape:
             parts.append("with --json: " + self.json_shape)
+        parts.append("settings (also accepted before the command):\n" + _options_list())
         parts.append(_EPILOG)
         return "\n\n".join(parts)
 
@@ -6488,40 +6493,61 @@ def _write_package(folder: str, files: Sequence[str], output: str, limit: int) -
 # =============================================================================
 
 
-def _global_options(parser: Any, suppress: bool) -> None:
+#: The options that are not settings: (flag, metavar, help).
+_OTHER_OPTIONS = (
+    ("--config", "PATH", "JSON config file [default %s]" % DEFAULT_CONFIG_FILE),
+    ("--json", None, "print machine-readable JSON (NDJSON for streams); errors too, as one "
+                     "JSON object on stderr"),
+    ("--wide", None, "never cut table columns to the terminal's width"),
+    ("--debug", None, "log requests and show tracebacks on stderr"),
+)
+
+
+def _global_options(parser: Any, suppress: bool, listed: bool = True) -> None:
     """The options accepted before and after the command: one per setting, and these.
 
     The copy on each subcommand uses SUPPRESS defaults, so a flag given before the
-    command is not reset by the subcommand's parser.
+    command is not reset by the subcommand's parser. Unless ``listed``, argparse does
+    not list them (the top-level --help shows them from :func:`_options_list`, which
+    costs far less than argparse's formatting of each).
     """
-    default = _suppress() if suppress else None
-    group = parser.add_argument_group("settings (also accepted after the command)")
-    for setting in _SETTINGS:
-        shown = setting.default if setting.default not in (None, False) else None
-        text = "%s [env %s%s]" % (setting.help, setting.env,
-                                  ", default %s" % shown if shown is not None else "")
-        if setting.boolean:
-            group.add_argument(setting.flag, action="store_true", default=default, help=text)
-        else:
-            group.add_argument(setting.flag, default=default, help=text, metavar=setting.metavar,
-                               dest=setting.name)
-    group.add_argument("--config", default=default, metavar="PATH",
-                       help="JSON config file [default %s]" % DEFAULT_CONFIG_FILE)
-    group.add_argument("--json", action="store_true", default=default,
-                       help="print machine-readable JSON (NDJSON for streams); errors too, "
-                            "as one JSON object on stderr")
-    group.add_argument("--wide", action="store_true", default=default,
-                       help="never cut table columns to the terminal's width")
-    group.add_argument("--debug", action="store_true", default=default,
-                       help="log requests and show tracebacks on stderr")
-    group.add_argument("--version", action="version",
-                       version="dify-plugin-client %s" % __version__)
-
-
-def _suppress() -> str:
     import argparse
 
-    return argparse.SUPPRESS
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("settings (also accepted after the command)")
+    for flag, metavar, text, boolean, name in _option_rows():
+        shown = text if listed else argparse.SUPPRESS
+        if boolean:
+            group.add_argument(flag, action="store_true", default=default, help=shown)
+        else:
+            group.add_argument(flag, default=default, help=shown, metavar=metavar, dest=name)
+    group.add_argument("--version", action="version",
+                       version="dify-plugin-client %s" % __version__,
+                       help="show the version and exit" if listed else argparse.SUPPRESS)
+
+
+def _option_rows() -> List[Tuple[str, Optional[str], str, bool, str]]:
+    """(flag, metavar, help, takes no value, dest) of each global option."""
+    rows: List[Tuple[str, Optional[str], str, bool, str]] = []
+    for setting in _SETTINGS:
+        shown = setting.default if setting.default not in (None, False) else None
+        text = "%s\n[env %s%s]" % (setting.help, setting.env,
+                                   ", default %s" % shown if shown is not None else "")
+        rows.append((setting.flag, setting.metavar or setting.name.upper(), text,
+                     setting.boolean, setting.name))
+    for flag, metavar, text in _OTHER_OPTIONS:
+        rows.append((flag, metavar, text, metavar is None, flag[2:]))
+    return rows
+
+
+def _options_list() -> str:
+    """The global options and what they do, for the top-level --help."""
+    lines = []
+    for flag, metavar, text, boolean, _ in _option_rows():
+        left = flag if boolean else "%s %s" % (flag, metavar)
+        lines.append("  %s %s" % (left.ljust(24), text.replace("\n", "\n" + " " * 27)))
+    lines.append("  %s %s" % ("--version".ljust(24), "show the version and exit"))
+    return "\n".join(lines)
 
 
 _EPILOG = """\
@@ -6560,12 +6586,15 @@ def _build_parser(argv: Optional[Sequence[str]] = None) -> Any:
     program = _program_name()
     parser = argparse.ArgumentParser(
         prog=program, description="Manage and invoke plugins on a Dify Plugin Daemon.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _global_options(parser, suppress=False)
+        epilog="settings (also accepted after the command):\n%s\n\n%s"
+               % (_options_list(), _EPILOG),
+        usage="%s [SETTINGS] COMMAND ..." % program,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _global_options(parser, suppress=False, listed=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
                                        description=_command_list(),
-                                       help="`dify-plugin-client COMMAND --help` shows its "
-                                            "options")
+                                       help="`%s COMMAND --help` shows its options"
+                                            % program)
     wanted = None if argv is None else _command_in(argv)
     for name, command in _COMMANDS.items():
         if wanted is not None and name != wanted:  # unknown names: argparse still refuses
@@ -6581,10 +6610,11 @@ def _build_parser(argv: Optional[Sequence[str]] = None) -> Any:
 def _add_command(subparsers: Any, command: _Command, program: str, handler_name: str) -> Any:
     import argparse
 
+    prog = "%s %s" % (program, command.name)
     sub = subparsers.add_parser(command.name, help=command.help, description=command.help,
-                                epilog=command.epilog(program),
+                                prog=prog, epilog=command.epilog(prog),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    _global_options(sub, suppress=True)
+    _global_options(sub, suppress=True, listed=False)  # listed in the epilog
     sub.set_defaults(**{handler_name: command.handler})
     groups: Dict[str, Any] = {}
     for argument in command.arguments:
@@ -6597,6 +6627,17 @@ def _add_command(subparsers: Any, command: _Command, program: str, handler_name:
             target = groups[group_name]
         target.add_argument(*argument.flags, **options)
     return sub
+
+
+def _overview() -> str:
+    """The top-level --help: what argparse would print, written here, for speed."""
+    program = _program_name()
+    return ("usage: %s [SETTINGS] COMMAND ...\n\n"
+            "Manage and invoke plugins on a Dify Plugin Daemon.\n\n"
+            "commands:\n%s\n\n  `%s COMMAND --help` shows its options\n\n"
+            "settings (also accepted after the command):\n%s\n\n%s\n"
+            % (program, "\n".join("  " + line for line in _command_list().splitlines()),
+               program, _options_list(), _EPILOG))
 
 
 def _command_list() -> str:
@@ -6663,6 +6704,9 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv in ([], ["-h"], ["--help"]):  # the overview, written without building a parser
+        (stdout if argv else stderr).write(_overview())
+        return EXIT_OK if argv else EXIT_USAGE
     mistyped = _mistyped_command(argv)
     if mistyped:
         stderr.write(mistyped + "\n")
