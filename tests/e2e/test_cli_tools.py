@@ -35,7 +35,7 @@ def test_cli_tools_errors(cli, installed):
     assert result.rc == 1, result
     assert "not found" in result.err
     result = cli("tools", PROVIDER, "no_such_tool", tenant=installed.tenant)
-    assert result.rc == 2, result
+    assert result.rc == 1, result  # not found, as an unknown provider
     assert "echo_types" in result.err
 
 
@@ -105,7 +105,7 @@ def test_cli_invoke_bad_parameters_exit_2(cli, installed):
 def test_cli_invoke_unknown_tool_and_provider(cli, installed):
     result = cli("invoke", "--user", "u1", "--provider", PROVIDER, "--tool", "no_such_tool",
                  tenant=installed.tenant)
-    assert result.rc == 2, result
+    assert result.rc == 1, result  # not found, as an unknown provider
     result = cli("invoke", "--user", "u1", "--provider", PROVIDER, "--tool", "no_such_tool",
                  "--no-cast", tenant=installed.tenant)
     assert result.rc == 1, result

@@ -90,7 +90,7 @@ def test_cli_list_and_missing_deps(cli, installed, pkgs):
     assert [p["plugin_unique_identifier"] for p in listed["plugins"]] == [pkgs.old.identifier]
     result = cli("missing-deps", pkgs.old.identifier, pkgs.noreadme.identifier, "--json",
                  tenant=installed.tenant)
-    assert result.rc == 0, result
+    assert result.rc == 1, result  # something is missing
     assert json.loads(result.out) == [{"plugin_unique_identifier": pkgs.noreadme.identifier,
                                        "current_identifier": pkgs.old.identifier}]
 
