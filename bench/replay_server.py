@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A tiny HTTP/1.1 keep-alive server that replays pre-rendered daemon responses.
 
-The fake daemon (tests/fake_daemon.py) is a Python http.server: it parses every
+The fake daemon (tests/fake_daemon/) is a Python http.server: it parses every
 request with email.parser, routes it, re-encodes JSON with Go's rules and writes
 each SSE event through a buffered file.  For throughput figures that server is
 the bottleneck, so this one does as little as possible per request:
@@ -20,6 +20,13 @@ Routes (matched on the end of the path; the tenant picks the list fixture):
          "paced"   events written live, one every --pace seconds; each event is
                    split in two writes 20 ms apart and carries, in its text,
                    the CLOCK_MONOTONIC time (ns) of its last write
+    POST .../dispatch/{llm/invoke,text_embedding/invoke,tts/invoke}
+                                   -> the stream named by the request's data.model
+                                      (a pre-rendered <name>.sse, see bench/fixtures.py)
+    POST .../dispatch/speech2text/invoke
+                                   -> the body is read in blocks and dropped (it may be
+                                      100 MB of hex); one event {"result": "received N
+                                      bytes"} answers
     GET  /__stats                  -> {"requests": {route: count}, "connections": n}
     POST /__reset                  -> zero the counters
 
@@ -110,6 +117,11 @@ class Replay:
                     stop = lower.find(b"\r\n", at)
                     length = int(lower[at + 15:stop if stop >= 0 else len(lower)])
                 close = b"connection: close" in lower
+                if target.split(b"?", 1)[0].endswith(b"/dispatch/speech2text/invoke"):
+                    buf = self.drain(conn, buf, length, close)
+                    if close or buf is None:
+                        return
+                    continue
                 while len(buf) < length:
                     data = recv(max(262144, length - len(buf)))
                     if not data:
@@ -127,6 +139,24 @@ class Replay:
                 conn.close()
             except OSError:
                 pass
+
+    def drain(self, conn, buf, length, close):
+        """Read a large request body in blocks without keeping it; answer with its size.
+        Returns what was read past the body, or None when the peer went away."""
+        self.count("speech2text")
+        received = min(len(buf), length)
+        rest = buf[length:]
+        block = bytearray(1 << 20)
+        while received < length:
+            got = conn.recv_into(block, min(len(block), length - received))
+            if not got:
+                return None
+            received += got
+        event = (b'data: {"code":0,"message":"success","data":{"result":"received %d bytes"}}'
+                 b"\n\n" % received)
+        conn.sendall(_head(200, SSE, chunked=True) + b"%x\r\n" % len(event) + event
+                     + b"\r\n0\r\n\r\n")
+        return rest
 
     def respond(self, conn, method, path, body, close):
         if path.endswith(b"/management/list"):
@@ -146,6 +176,18 @@ class Replay:
             if name == "paced":
                 self.paced(conn, json.loads(body)["data"].get("tool_parameters") or {})
                 return
+            stream = self.streams.get(name)
+            if stream is None:
+                conn.sendall(_head(404, JSON, len(NOT_FOUND), close=close) + NOT_FOUND)
+                return
+            conn.sendall(_head(200, SSE, chunked=True) + stream)
+        elif path.endswith((b"/dispatch/llm/invoke", b"/dispatch/text_embedding/invoke",
+                            b"/dispatch/tts/invoke")):
+            self.count(path.rsplit(b"/", 2)[1].decode())
+            try:
+                name = json.loads(body)["data"]["model"]
+            except (ValueError, KeyError, TypeError):
+                name = ""
             stream = self.streams.get(name)
             if stream is None:
                 conn.sendall(_head(404, JSON, len(NOT_FOUND), close=close) + NOT_FOUND)
