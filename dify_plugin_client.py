@@ -27,14 +27,23 @@ Map of this file (each heading is a banner below; search for its text):
 
     Imports and typing
     Constants
-    Errors                      the root class, transport, input, daemon envelopes
-    Configuration               Timeout, PluginConfig
+    Errors                                  the root, transport, input, daemon envelopes
+    Configuration                           Timeout, PluginConfig
     Enums
-    Entities: how they work     annotations -> converters -> a compiled from_dict
-    Entities: shared pieces     labels, permissions, runner, meta
+    Entities: how they work                 annotations -> converters -> a compiled from_dict
+    Entities: shared pieces                 labels, permissions, runner, meta
     Entities: tool providers and tools
     Entities: manifests, installations, install tasks
-    Entities: stream messages   tool (and agent/datasource) message chunks
+    Entities: stream messages               tool (and agent/datasource) message chunks
+    Entities: models                        prompts, LLM chunks, embeddings, polling
+    Entities: tool extras, OAuth and dynamic select
+    Entities: management additions
+    Entities: installed providers and their parameters
+    Entities: endpoints                     Endpoint, its declaration, endpoint_url
+    Entities: agent strategies              providers, AgentInvokeMessage, LogTree
+    Entities: datasources                   providers, crawl results, documents, drive files
+    Entities: triggers                      subscriptions, dispatch and event answers
+    Wire helpers: raw HTTP messages         RawHttpRequest, RawHttpResponse (hex on the wire)
     Wire helpers: input checks
     Wire helpers: multipart/form-data
     Wire helpers: server-sent events
@@ -43,18 +52,32 @@ Map of this file (each heading is a banner below; search for its text):
     Wire helpers: tool provider ids
     Wire helpers: tool parameter casting
     Wire helpers: blob chunk merging
-    Transport                   keep-alive pool, phases, streamed responses
-    Dispatch                    the one path every dispatch route takes
-    Client: core                what every route group builds on
+    Transport                               keep-alive pool, phases, streamed responses
+    Dispatch                                the one path every dispatch route takes
+    Client: core                            what every route group builds on
     Client: install and lifecycle
     Client: discovery and metadata
     Client: tools
-    Client: the client          DifyPluginClient, made of the route groups above
-    Routes                      the table of every route this module speaks
+    Client: models                          LLM, embeddings, rerank, speech, credentials
+    Client: tool credentials and runtime parameters
+    Client: OAuth
+    Client: dynamic select
+    Client: management additions
+    Client: remote debugging and assets
+    Client: packages by unique identifier   /v2: extract_plugin, by_identifier views
+    Client: installed providers             what agent, datasource and trigger lookups share
+    Client: endpoints
+    Client: agent strategies
+    Client: datasources
+    Client: triggers
+    Client: the client                      DifyPluginClient, made of the route groups above
+    Routes                                  the table of every route this module speaks
     Command line: settings
     Command line: output
     Command line: the command registry
     Command line: commands
+    Command line: tool extras, remote debugging, assets
+    Command line: endpoints, agent strategies, datasources, triggers
     Command line: parser and main
     Import paths of the seed's client
 """
@@ -100,6 +123,38 @@ __all__ = [
     "TriggerProviderCredentialValidationError", "TriggerPluginInvokeError",
     "TriggerInvokeError", "EventIgnoreError", "PluginLLMPollingUnsupportedError",
     "PluginRuntimeError",
+    # entities: models
+    "ModelType", "ModelFeature", "PromptMessageRole", "ModelPollingStatus", "ProviderHelp",
+    "FormShowOnObject", "FormOption", "CredentialFormSchema", "ProviderCredentialSchema",
+    "FieldModelSchema", "ModelCredentialSchema", "ParameterRule", "PriceConfig",
+    "AIModelEntity", "ModelProviderDeclaration", "PluginModelProviderEntity",
+    "PromptMessageContent", "TextPromptMessageContent", "MultiModalPromptMessageContent",
+    "ImagePromptMessageContent", "AudioPromptMessageContent", "VideoPromptMessageContent",
+    "DocumentPromptMessageContent", "PromptMessageTool", "AssistantToolCallFunction",
+    "AssistantToolCall", "PromptMessage", "SystemPromptMessage", "UserPromptMessage",
+    "DeveloperPromptMessage", "AssistantPromptMessage", "ToolPromptMessage", "MultimodalInput",
+    "LLMUsage", "LLMResultChunkDelta", "LLMResultChunk", "LLMResult", "ModelPollingResult",
+    "EmbeddingUsage", "EmbeddingResult", "RerankDocument", "RerankResult", "TTSModelVoice",
+    "CredentialsValidationResult",
+    # entities: tool extras, OAuth, dynamic select, management
+    "PluginOAuthAuthorizationUrlResponse", "PluginOAuthCredentialsResponse",
+    "PluginDynamicSelectOptionsResponse", "PluginListWithoutTotalResponse",
+    "ModelPluginBinding", "ToolProviderCredentialValidationError", "ToolProviderOAuthError",
+    "PLUGIN_CATEGORIES",
+    # endpoints, agent strategies, datasources, triggers
+    "PluginParameter", "EndpointDeclaration", "EndpointProviderDeclaration", "Endpoint",
+    "endpoint_url", "MAX_ENDPOINT_PAGE_SIZE", "EndpointNotIdentifiedError",
+    "EndpointLeftBehindError", "AgentStrategyProviderIdentity", "AgentStrategyIdentity",
+    "AgentStrategyDeclaration", "AgentStrategyProviderDeclaration", "PluginAgentProviderEntity",
+    "AgentInvokeMessage", "LogNode", "LogTree", "DatasourceProviderIdentity",
+    "DatasourceIdentity", "DatasourceDeclaration", "DatasourceProviderDeclaration",
+    "PluginDatasourceProviderEntity", "DatasourceInvokeMessage", "WebsiteCrawlPage",
+    "WebsiteCrawlResult", "OnlineDocumentPage", "OnlineDocumentInfo", "OnlineDriveFile",
+    "OnlineDriveFileBucket", "TriggerProviderIdentity", "TriggerEventIdentity",
+    "TriggerEventDeclaration", "TriggerSubscriptionConstructor", "TriggerProviderDeclaration",
+    "PluginTriggerProviderEntity", "TriggerSubscription", "TriggerUnsubscribeResult",
+    "TriggerDispatchResponse", "TriggerInvokeEventResponse", "HttpMessageError",
+    "RawHttpRequest", "RawHttpResponse",
     # command line
     "main",
 ]
@@ -623,6 +678,16 @@ class PluginLLMPollingUnsupportedError(PluginInvokeError):
     """The plugin reported PluginLLMPollingUnsupportedError: the model cannot be polled."""
 
 
+class ToolProviderCredentialValidationError(PluginInvokeError):
+    """The plugin reported ToolProviderCredentialValidationError: the tool provider's
+    credentials are not valid."""
+
+
+class ToolProviderOAuthError(PluginInvokeError):
+    """The plugin reported ToolProviderOAuthError: an OAuth step failed in the plugin
+    (e.g. the callback request has no code, or the client secret is wrong)."""
+
+
 class PluginRuntimeError(PluginInvokeError):
     """The plugin's runtime failed (PluginRuntimeError); ``request_id`` names the run
     (for a serverless runtime, its request id), or is None."""
@@ -632,6 +697,40 @@ class PluginRuntimeError(PluginInvokeError):
         args = self.invoke_args
         value = args.get("request_id") if isinstance(args, dict) else None
         return value if isinstance(value, str) else None
+
+
+# --- endpoints and raw HTTP messages --------------------------------------------
+
+
+class HttpMessageError(DifyPluginError, ValueError):
+    """A raw HTTP message could not be built or read; the message says what is wrong."""
+
+
+class EndpointNotIdentifiedError(DifyPluginError):
+    """The daemon set up an endpoint (it answers only ``true``) but the client could not
+    tell which of the plugin's endpoints it is. ``candidates`` lists the endpoints that
+    appeared meanwhile and fit (none, or several made at the same moment)."""
+
+    def __init__(self, message: str = "", *, candidates: Sequence[Endpoint] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.candidates = list(candidates)
+
+
+class EndpointLeftBehindError(PluginDaemonError):
+    """Setting up an endpoint failed, but the daemon had already created its row (with
+    empty settings, and a live hook), and the client could not remove it.
+
+    ``endpoints`` holds the rows found (empty when they could not be listed), ``name``
+    and ``plugin_id`` say what to look for; ``__cause__`` is the daemon's error.
+    """
+
+    def __init__(self, message: str = "", *, endpoints: Sequence[Endpoint] = (),
+                 name: str = "", plugin_id: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.endpoints = list(endpoints)
+        self.name = name
+        self.plugin_id = plugin_id
 
 
 #: Daemon ``error_type`` -> class. Looked up by string, so renaming a class never
@@ -663,6 +762,8 @@ _INVOKE_ERROR_TYPES: Dict[str, Type[PluginInvokeError]] = {
     "EventIgnoreError": EventIgnoreError,
     "PluginLLMPollingUnsupportedError": PluginLLMPollingUnsupportedError,
     "PluginRuntimeError": PluginRuntimeError,
+    "ToolProviderCredentialValidationError": ToolProviderCredentialValidationError,
+    "ToolProviderOAuthError": ToolProviderOAuthError,
 }
 
 #: When an envelope carries no usable error_type, its code picks the class.
@@ -880,6 +981,8 @@ class PluginConfig:
       request waits up to the pool timeout. Hung streams take connections of this
       budget only, so short calls go on while a few plugins hang.
     - ``stream_timeout``: read timeout between events of a tool invoke stream.
+    - ``first_token_timeout``: how long an LLM stream may wait for its first chunk
+      (the daemon sends nothing, not even headers, before it); None: the stream timeout.
     - ``max_package_size`` / ``max_bundle_size``: refuse larger uploads before sending;
       match them to the daemon's MAX_PLUGIN_PACKAGE_SIZE / MAX_BUNDLE_PACKAGE_SIZE.
     - ``max_response_size``, ``max_event_size``, ``max_blob_size``,
@@ -893,6 +996,7 @@ class PluginConfig:
                  "stream_timeout", "user_agent", "max_package_size", "max_bundle_size",
                  "max_response_size", "max_event_size", "max_blob_size",
                  "max_blob_chunk_size", "declaration_cache_ttl", "max_connections",
+                 "first_token_timeout",
                  "__weakref__")  # a weak reference tells when to forget the key (see above)
     _names = __slots__[:-1]
 
@@ -913,6 +1017,7 @@ class PluginConfig:
     max_blob_chunk_size: int
     declaration_cache_ttl: float
     max_connections: int
+    first_token_timeout: Optional[float]
 
     def __init__(self, url: str = DEFAULT_URL, key: str = "",
                  timeout: Union[float, Timeout, None, Any] = DEFAULT_TIMEOUT,
@@ -927,7 +1032,8 @@ class PluginConfig:
                  max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
                  max_blob_chunk_size: int = DEFAULT_MAX_BLOB_CHUNK_SIZE,
                  declaration_cache_ttl: float = DEFAULT_DECLARATION_CACHE_TTL,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 first_token_timeout: Optional[float] = None) -> None:
         set_ = object.__setattr__  # the instance is immutable: set through object
         _split_url(url)
         set_(self, "key", _check_key(key))
@@ -948,6 +1054,8 @@ class PluginConfig:
         set_(self, "pool_size", _check_positive_int(pool_size, "pool_size"))
         set_(self, "max_connections", _check_positive_int(max_connections, "max_connections"))
         set_(self, "stream_timeout", _check_seconds(stream_timeout, "stream_timeout"))
+        set_(self, "first_token_timeout",
+             _check_seconds(first_token_timeout, "first_token_timeout"))
         for name, value in (("max_package_size", max_package_size),
                             ("max_bundle_size", max_bundle_size),
                             ("max_response_size", max_response_size),
@@ -1008,7 +1116,14 @@ class PluginConfig:
 # =============================================================================
 
 
-class PluginInstallationSource(str, enum.Enum):
+class _StrEnum(str, enum.Enum):
+    """An enum of the daemon's strings; str() gives the string itself."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class PluginInstallationSource(_StrEnum):
     """Where an installation came from (the daemon stores it as an opaque string)."""
 
     Github = "github"
@@ -1016,20 +1131,14 @@ class PluginInstallationSource(str, enum.Enum):
     Package = "package"
     Remote = "remote"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class PluginInstallTaskStatus(str, enum.Enum):
+class PluginInstallTaskStatus(_StrEnum):
     """Status of an install task and of each plugin in it."""
 
     Pending = "pending"
     Running = "running"
     Success = "success"
     Failed = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # =============================================================================
@@ -1198,20 +1307,41 @@ def _decode_base64(value: Any, path: _Path) -> bytes:
     raise ResponseValidationError("%s is not valid base64" % text, path=text)
 
 
+#: Converters and the exact types of the values they return as they are: such a value
+#: needs no converter call (a compiled from_dict checks its type), and a list holding
+#: only such values is kept whole (its item types checked in one pass in C).
+_KEPT_AS_IS: Dict[_Converter, FrozenSet[type]] = {
+    _conv_str: frozenset([str]), _conv_text: frozenset([str]), _conv_int: frozenset([int]),
+    _conv_number: frozenset([int, float]), _conv_bool: frozenset([bool]),
+}
+
+
+#: Entity converters (and Optional ones) and their class: a compiled from_dict calls the
+#: class's from_dict itself, one Python call fewer per nested entity.
+_ENTITY_OF: Dict[_Converter, Type[_Entity]] = {}
+
+
 def _optional(conv: _Converter) -> _Converter:
     def convert(value: Any, path: _Path) -> Any:
         return None if value is None else conv(value, path)
+    _KEPT_AS_IS[convert] = _KEPT_AS_IS.get(conv, frozenset()) | {type(None)}
+    if conv in _ENTITY_OF:
+        _ENTITY_OF[convert] = _ENTITY_OF[conv]
     return convert
 
 
 def _list_of(conv: Optional[_Converter]) -> _Converter:
     """An array of items; null becomes [] (Go encodes an empty slice as null)."""
+    kept = _KEPT_AS_IS.get(conv) if conv is not None else None
+
     def convert(value: Any, path: _Path) -> List[Any]:
         if value is None:
             return []
         if not isinstance(value, list):
             raise _invalid(path, "an array", value)
         if conv is None:
+            return value
+        if kept is not None and kept.issuperset(map(type, value)):
             return value
         return [conv(item, (path, index)) for index, item in enumerate(value)]
     return convert
@@ -1231,7 +1361,12 @@ def _dict_of(conv: _Converter) -> _Converter:
 def _entity_conv(cls: Type[_Entity]) -> _Converter:
     def convert(value: Any, path: _Path) -> Any:
         return cls.from_dict(value, path)
+    _ENTITY_OF[convert] = cls
     return convert
+
+
+#: Enum converters and their {value: member} (a compiled from_dict looks a str up itself).
+_ENUM_MEMBERS: Dict[_Converter, Dict[Any, Any]] = {}
 
 
 def _enum_conv(enum_cls: Type[enum.Enum]) -> _Converter:
@@ -1242,6 +1377,7 @@ def _enum_conv(enum_cls: Type[enum.Enum]) -> _Converter:
         if not isinstance(value, str):
             raise _invalid(path, "a string", value)
         return members.get(value, value)
+    _ENUM_MEMBERS[convert] = members
     return convert
 
 
@@ -1332,8 +1468,8 @@ _TAGGED_UNIONS: Dict[str, _TaggedUnion] = {}
 
 _ANNOTATION_TOKEN = _Regex(r"\s*([A-Za-z_][A-Za-z0-9_.]*|[\[\],]|\Z)")
 _SIMPLE_CONVERTERS: Dict[str, Optional[_Converter]] = {
-    "str": _conv_str, "_Text": _conv_text, "int": _conv_int, "float": _conv_number, "bool": _conv_bool,
-    "bytes": _decode_base64, "dict": _conv_dict, "Decimal": _conv_decimal,
+    "str": _conv_str, "_Text": _conv_text, "int": _conv_int, "float": _conv_number,
+    "bool": _conv_bool, "bytes": _decode_base64, "dict": _conv_dict, "Decimal": _conv_decimal,
     "datetime": _conv_datetime, "Any": None, "object": None,
 }
 _ZERO_VALUES: Dict[str, Any] = {"str": "", "_Text": "", "int": 0, "float": 0.0, "bool": False,
@@ -1487,6 +1623,9 @@ def _prepare(cls: Type[_Entity]) -> None:
             specs.append(spec)
             setattr(cls, name, dataclasses.field(default_factory=spec.factory)
                     if spec.factory is not None else dataclasses.field(default=spec.default))
+        if cls.__dict__.get("__doc__") is None:  # else dataclasses asks inspect for the
+            cls.__doc__ = "%s(%s)" % (cls.__name__,  # signature, which prepares: a loop
+                                      ", ".join(spec.name for spec in specs))
         dataclasses.dataclass(cls, init=False)
         order = list(getattr(cls, "__dataclass_fields__"))  # fields in definition order
         by_name = {spec.name: spec for spec in specs}
@@ -1549,7 +1688,8 @@ def _compile(cls: type, specs: Sequence[_FieldSpec], order: Sequence[str]
     through the converter, except a value that already is the str a field wants.
     """
     names: Dict[str, Any] = {"cls": cls, "_UNSET": _UNSET, "_FACTORY": _FACTORY,
-                             "_missing": _missing, "_invalid": _invalid}
+                             "_missing": _missing, "_invalid": _invalid,
+                             "_new": object.__new__}
     positions = {spec.name: index for index, spec in enumerate(specs)}
     init = ["def __init__(self, %s):" % ", ".join(
         "%s=default%d" % (name, positions[name]) if name != "extra" else "extra=None"
@@ -1591,16 +1731,34 @@ def _compile(cls: type, specs: Sequence[_FieldSpec], order: Sequence[str]
             build.append("    elif type(%s) is not str:" % value)
         elif spec.kind == "optional str":
             build.append("    elif type(%s) is not str and %s is not None:" % (value, value))
+        elif spec.conv in _KEPT_AS_IS:  # a value of these types is kept as it is
+            names["kept%d" % index] = _KEPT_AS_IS[spec.conv]
+            build.append("    elif type(%s) not in kept%d:" % (value, index))
+        elif spec.kind == "list":  # an empty list needs no converter
+            build.append("    elif type(%s) is not list or %s:" % (value, value))
+        elif spec.conv in _ENUM_MEMBERS:  # a str: its member, or the str itself
+            names["members%d" % index] = _ENUM_MEMBERS[spec.conv]
+            build.append("    elif type(%s) is str:" % value)
+            build.append("        %s = members%d.get(%s, %s)" % (value, index, value, value))
+            build.append("    else:")
         else:
             build.append("    else:")
         tag = ", get(%r)" % spec.sibling_tag if spec.sibling_tag else ""
-        build.append("        %s = conv%d(%s, (path, %r)%s)"
-                     % (value, index, value, spec.name, tag))
+        if spec.conv in _ENTITY_OF and not tag:  # the nested entity's own from_dict
+            names["entity%d" % index] = _ENTITY_OF[spec.conv]
+            build.append("        %s = entity%d.from_dict(%s, (path, %r))"
+                         % (value, index, value, spec.name))
+        else:
+            build.append("        %s = conv%d(%s, (path, %r)%s)"
+                         % (value, index, value, spec.name, tag))
     init.append("    self.extra = {} if extra is None else extra")
     build.append("    extra = {} if keys.issuperset(data) else {key: item for key, item in "
                  "data.items() if key not in keys}")
-    arguments = ["v%d" % positions[name] if name != "extra" else "extra" for name in order]
-    build.append("    return cls(%s)" % ", ".join(arguments))
+    build.append("    self = _new(cls)")  # what __init__ would do, without calling it
+    for name in order:
+        build.append("    self.%s = %s" % (name, "v%d" % positions[name] if name != "extra"
+                                           else "extra"))
+    build.append("    return self")
     names["keys"] = frozenset(spec.name for spec in specs)
     exec("\n".join(init), names)  # noqa: S102 - our own generated source, no input in it
     exec("\n".join(build), names)  # noqa: S102
@@ -1682,7 +1840,7 @@ def _dump(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return _format_datetime(value)
     if type(value).__name__ == "Decimal":
-        return str(value)
+        return format(value, "f")  # str() would give "5E-7" for 0.0000005
     return value
 
 
@@ -1789,6 +1947,20 @@ class PluginMeta(_Entity):
     arch: List[str] = []
     runner: Optional[PluginRunner] = None
     minimum_dify_version: Optional[str] = None
+
+
+@_entity
+class _BoolResult(_Entity):
+    """``{result}``: a yes or no (credential checks, moderation)."""
+
+    result: bool = _REQUIRED
+
+
+@_entity
+class _StringResult(_Entity):
+    """``{result}``: a text (speech to text)."""
+
+    result: str = _REQUIRED
 
 
 # =============================================================================
@@ -2317,6 +2489,1600 @@ class ToolInvokeMessage(_Entity):
 
 
 # =============================================================================
+# Entities: models
+# =============================================================================
+#
+# Model providers as the daemon lists them (a provider declaration with its predefined
+# models), what model calls send (prompt messages, content parts, tools) and what they
+# answer (LLM chunks and results, embeddings, rerank, voices, polling). Prices travel as
+# decimal strings and are Decimal here. Enum fields keep values this version does not
+# know as plain strings. Member names follow Dify's (ModelType.LLM, ...).
+
+
+class ModelType(_StrEnum):
+    """What a model does: the ``model_type`` strings of the daemon and of Dify."""
+
+    LLM = "llm"
+    TEXT_EMBEDDING = "text-embedding"
+    RERANK = "rerank"
+    SPEECH2TEXT = "speech2text"
+    MODERATION = "moderation"
+    TTS = "tts"
+    TEXT2IMG = "text2img"
+
+
+class ModelFeature(_StrEnum):
+    """A capability a model declares (``features``)."""
+
+    TOOL_CALL = "tool-call"
+    MULTI_TOOL_CALL = "multi-tool-call"
+    AGENT_THOUGHT = "agent-thought"
+    VISION = "vision"
+    STREAM_TOOL_CALL = "stream-tool-call"
+    DOCUMENT = "document"
+    VIDEO = "video"
+    AUDIO = "audio"
+    STRUCTURED_OUTPUT = "structured-output"
+    POLLING = "polling"
+
+
+class PromptMessageRole(_StrEnum):
+    """Who speaks in a prompt message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+    DEVELOPER = "developer"
+
+
+class ModelPollingStatus(_StrEnum):
+    """Where a polled LLM call stands."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+# --- provider declarations ------------------------------------------------------
+
+
+@_entity
+class ProviderHelp(_Entity):
+    """Where a provider sends people for help: a title and a URL, both localised."""
+
+    title: Optional[I18nObject] = None
+    url: Optional[I18nObject] = None
+
+
+@_entity
+class FormShowOnObject(_Entity):
+    """Show a form field only while ``variable`` has ``value``."""
+
+    variable: str = ""
+    value: _Text = ""
+
+
+@_entity
+class FormOption(_Entity):
+    """One choice of a select or radio credential field."""
+
+    label: Optional[I18nObject] = None
+    value: _Text = ""
+    show_on: List[FormShowOnObject] = []
+
+
+@_entity
+class CredentialFormSchema(_Entity):
+    """One credential field a provider (or a customizable model) asks for."""
+
+    variable: str = _REQUIRED
+    label: Optional[I18nObject] = None
+    type: str = ""  # text-input, secret-input, select, radio, switch, ...
+    required: bool = False
+    default: Any = None
+    options: List[FormOption] = []
+    placeholder: Optional[I18nObject] = None
+    max_length: int = 0
+    show_on: List[FormShowOnObject] = []
+    help: Optional[I18nObject] = None
+    url: Optional[str] = None
+
+
+@_entity
+class ProviderCredentialSchema(_Entity):
+    """The credential fields of a provider."""
+
+    credential_form_schemas: List[CredentialFormSchema] = []
+
+
+@_entity
+class FieldModelSchema(_Entity):
+    """How the model name field of a customizable model is shown."""
+
+    label: Optional[I18nObject] = None
+    placeholder: Optional[I18nObject] = None
+
+
+@_entity
+class ModelCredentialSchema(_Entity):
+    """The fields a customizable model asks for: its name and its credentials."""
+
+    model: Optional[FieldModelSchema] = None
+    credential_form_schemas: List[CredentialFormSchema] = []
+
+
+@_entity
+class ParameterRule(_Entity):
+    """One parameter a model takes (``model_parameters``), with its bounds and default."""
+
+    name: str = _REQUIRED
+    use_template: Optional[str] = None
+    label: Optional[I18nObject] = None
+    type: str = ""  # float, int, string, boolean, text, ...
+    help: Optional[I18nObject] = None
+    required: bool = False
+    default: Any = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    precision: Optional[int] = None
+    options: List[_Text] = []
+
+
+@_entity
+class PriceConfig(_Entity):
+    """A model's prices: ``input`` (and ``output``) per ``unit`` tokens, in ``currency``."""
+
+    input: Decimal = _REQUIRED
+    output: Optional[Decimal] = None
+    unit: Decimal = _REQUIRED
+    currency: str = ""
+
+
+@_entity
+class AIModelEntity(_Entity):
+    """A model's declaration (the daemon's ModelDeclaration, Dify's AIModelEntity)."""
+
+    model: str = _REQUIRED
+    label: Optional[I18nObject] = None
+    model_type: Union[ModelType, str] = _REQUIRED
+    features: List[Union[ModelFeature, str]] = []
+    fetch_from: str = ""  # predefined-model or customizable-model
+    model_properties: Dict[str, Any] = {}
+    deprecated: bool = False
+    parameter_rules: List[ParameterRule] = []
+    pricing: Optional[PriceConfig] = None
+
+    def parameter_rule(self, name: str) -> Optional[ParameterRule]:
+        """The parameter rule called ``name``, or None."""
+        for rule in self.parameter_rules:
+            if rule.name == name:
+                return rule
+        return None
+
+    def has_feature(self, feature: Union[ModelFeature, str]) -> bool:
+        return str(feature) in [str(item) for item in self.features]
+
+
+@_entity
+class ModelProviderDeclaration(_Entity):
+    """A model provider's declaration: who it is, its credentials and its models."""
+
+    provider: str = _REQUIRED
+    label: Optional[I18nObject] = None
+    description: Optional[I18nObject] = None
+    icon_small: Optional[I18nObject] = None
+    icon_large: Optional[I18nObject] = None
+    icon_small_dark: Optional[I18nObject] = None
+    icon_large_dark: Optional[I18nObject] = None
+    background: Optional[str] = None
+    help: Optional[ProviderHelp] = None
+    supported_model_types: List[Union[ModelType, str]] = []
+    configurate_methods: List[str] = []  # predefined-model, customizable-model
+    provider_credential_schema: Optional[ProviderCredentialSchema] = None
+    model_credential_schema: Optional[ModelCredentialSchema] = None
+    position: Dict[str, Any] = {}
+    models: List[AIModelEntity] = []
+
+    def model(self, name: str, model_type: Union[ModelType, str, None] = None
+              ) -> Optional[AIModelEntity]:
+        """The predefined model called ``name`` (of ``model_type``, if given), or None."""
+        for entity in self.models:
+            if entity.model == name and (model_type is None
+                                         or str(entity.model_type) == str(model_type)):
+                return entity
+        return None
+
+    def models_by_type(self) -> Dict[str, List[AIModelEntity]]:
+        """The predefined models grouped by model type, in declaration order."""
+        groups: Dict[str, List[AIModelEntity]] = {}
+        for entity in self.models:
+            groups.setdefault(str(entity.model_type), []).append(entity)
+        return groups
+
+
+@_entity
+class PluginModelProviderEntity(_Entity):
+    """A model provider installed for a tenant, with its declaration.
+
+    ``plugin_id`` and ``provider`` are what the model calls take; ``full_name`` is
+    ``plugin_id/provider`` (the form the CLI takes).
+    """
+
+    id: Optional[str] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+    provider: str = _REQUIRED
+    tenant_id: Optional[str] = None
+    plugin_unique_identifier: str = ""
+    plugin_id: str = _REQUIRED
+    declaration: Optional[ModelProviderDeclaration] = None
+
+    @property
+    def full_name(self) -> str:
+        return "%s/%s" % (self.plugin_id, self.provider)
+
+
+# --- prompt messages: what an LLM call sends ---------------------------------------
+
+
+@_entity
+class PromptMessageContent(_Entity):
+    """Base of the content parts of a prompt message (``type`` says which)."""
+
+    type: str = _REQUIRED
+    opaque_body: Any = None
+
+
+@_entity
+class TextPromptMessageContent(PromptMessageContent):
+    """A text part: ``TextPromptMessageContent(data="describe this")``."""
+
+    type: str = "text"
+    data: str = ""
+
+
+@_entity
+class MultiModalPromptMessageContent(PromptMessageContent):
+    """A file part, by ``url`` or by ``base64_data``; plugins need ``format`` (e.g. "png")
+    and ``mime_type``."""
+
+    format: str = ""
+    base64_data: str = ""
+    url: str = ""
+    mime_type: str = ""
+    filename: str = ""
+
+
+@_entity
+class ImagePromptMessageContent(MultiModalPromptMessageContent):
+    """An image part; ``detail`` is "low" or "high"."""
+
+    type: str = "image"
+    detail: Optional[str] = None
+
+
+@_entity
+class AudioPromptMessageContent(MultiModalPromptMessageContent):
+    """An audio part."""
+
+    type: str = "audio"
+
+
+@_entity
+class VideoPromptMessageContent(MultiModalPromptMessageContent):
+    """A video part."""
+
+    type: str = "video"
+
+
+@_entity
+class DocumentPromptMessageContent(MultiModalPromptMessageContent):
+    """A document part (a PDF, ...)."""
+
+    type: str = "document"
+
+
+_TAGGED_UNIONS["PromptMessageContentUnion"] = _TaggedUnion(
+    "type", {"text": TextPromptMessageContent, "image": ImagePromptMessageContent,
+             "audio": AudioPromptMessageContent, "video": VideoPromptMessageContent,
+             "document": DocumentPromptMessageContent})
+if TYPE_CHECKING:
+    #: A content part, by its ``type``; another type keeps the daemon's object.
+    PromptMessageContentUnion = Union[TextPromptMessageContent, ImagePromptMessageContent,
+                                      AudioPromptMessageContent, VideoPromptMessageContent,
+                                      DocumentPromptMessageContent, Dict[str, Any]]
+    #: What a prompt message holds: a text, a list of content parts, or nothing.
+    PromptMessageContentValue = Union[str, List[PromptMessageContentUnion], None]
+
+
+def _conv_prompt_content(value: Any, path: _Path) -> Any:
+    """A message's ``content``: a string, a list of typed content parts, or null."""
+    if value is None or type(value) is str:
+        return value
+    if type(value) is list:
+        union = _TAGGED_UNIONS["PromptMessageContentUnion"]
+        return [union.convert(part, (path, index)) for index, part in enumerate(value)]
+    raise _invalid(path, "a string or an array of content parts", value)
+
+
+_SIMPLE_CONVERTERS["PromptMessageContentValue"] = _conv_prompt_content
+_KEPT_AS_IS[_conv_prompt_content] = frozenset([str])  # a text content needs no conversion
+
+
+def _content_text(content: Any) -> str:
+    """The text of a message's content: the string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if not content:
+        return ""
+    return "".join(part.data for part in content if isinstance(part, TextPromptMessageContent))
+
+
+@_entity
+class PromptMessageTool(_Entity):
+    """A tool the model may call: a name, a description and a JSON Schema of its
+    parameters."""
+
+    name: str = _REQUIRED
+    description: str = ""
+    parameters: Dict[str, Any] = {}
+
+
+@_entity
+class AssistantToolCallFunction(_Entity):
+    """The function of a tool call: its name and its ``arguments`` as JSON text."""
+
+    name: str = ""
+    arguments: str = ""
+
+    def parsed_arguments(self) -> Any:
+        """``arguments`` decoded from JSON (ValueError if it is not JSON)."""
+        return _loads(self.arguments) if self.arguments else {}
+
+
+@_entity
+class AssistantToolCall(_Entity):
+    """A tool call the model made (Dify's AssistantPromptMessage.ToolCall)."""
+
+    id: _Text = ""
+    type: str = "function"
+    function: Optional[AssistantToolCallFunction] = None
+
+
+@_entity
+class PromptMessage(_Entity):
+    """A message of a prompt. Build the typed ones: ``SystemPromptMessage(content=...)``,
+    ``UserPromptMessage``, ``AssistantPromptMessage``, ``ToolPromptMessage``.
+
+    ``content`` is a string, a list of content parts, or None.
+    """
+
+    role: Union[PromptMessageRole, str] = _REQUIRED
+    content: PromptMessageContentValue = None
+    name: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        """The text of the content (a list's text parts, joined)."""
+        return _content_text(self.content)
+
+
+@_entity
+class SystemPromptMessage(PromptMessage):
+    """``SystemPromptMessage(content="You are terse.")``."""
+
+    role: Union[PromptMessageRole, str] = PromptMessageRole.SYSTEM
+
+
+@_entity
+class UserPromptMessage(PromptMessage):
+    """``UserPromptMessage(content="hello")`` or with a list of content parts."""
+
+    role: Union[PromptMessageRole, str] = PromptMessageRole.USER
+
+
+@_entity
+class DeveloperPromptMessage(PromptMessage):
+    """``DeveloperPromptMessage(content=...)`` (models that take developer messages)."""
+
+    role: Union[PromptMessageRole, str] = PromptMessageRole.DEVELOPER
+
+
+@_entity
+class AssistantPromptMessage(PromptMessage):
+    """What the model said: ``content`` and the ``tool_calls`` it made."""
+
+    role: Union[PromptMessageRole, str] = PromptMessageRole.ASSISTANT
+    tool_calls: List[AssistantToolCall] = []
+    tool_call_id: str = ""  # the daemon writes it ("") on every message it re-encodes
+    opaque_body: Any = None
+
+
+@_entity
+class ToolPromptMessage(PromptMessage):
+    """A tool's answer to the call ``tool_call_id``."""
+
+    role: Union[PromptMessageRole, str] = PromptMessageRole.TOOL
+    tool_call_id: str = ""
+
+
+_TAGGED_UNIONS["PromptMessageUnion"] = _TaggedUnion(
+    "role", {"system": SystemPromptMessage, "user": UserPromptMessage,
+             "assistant": AssistantPromptMessage, "tool": ToolPromptMessage,
+             "developer": DeveloperPromptMessage},
+    unknown=lambda value, path: PromptMessage.from_dict(value, path))
+if TYPE_CHECKING:
+    #: A prompt message, by its ``role``.
+    PromptMessageUnion = Union[SystemPromptMessage, UserPromptMessage, AssistantPromptMessage,
+                               ToolPromptMessage, DeveloperPromptMessage, PromptMessage]
+
+
+@_entity
+class MultimodalInput(_Entity):
+    """A query or document of multimodal embedding and rerank (Dify's
+    MultimodalRerankInput): ``content`` (text, or base64 for an image) and its
+    ``content_type`` ("text" or "image")."""
+
+    content: str = ""
+    content_type: str = "text"
+
+
+# --- model answers --------------------------------------------------------------
+
+
+@_entity
+class LLMUsage(_Entity):
+    """Tokens and prices of an LLM call (prices are Decimal; ``latency`` in seconds)."""
+
+    prompt_tokens: int = 0
+    prompt_unit_price: Decimal = _REQUIRED
+    prompt_price_unit: Decimal = _REQUIRED
+    prompt_price: Decimal = _REQUIRED
+    completion_tokens: int = 0
+    completion_unit_price: Decimal = _REQUIRED
+    completion_price_unit: Decimal = _REQUIRED
+    completion_price: Decimal = _REQUIRED
+    total_tokens: int = 0
+    total_price: Decimal = _REQUIRED
+    currency: str = ""
+    latency: float = 0.0
+
+
+@_entity
+class LLMResultChunkDelta(_Entity):
+    """What one chunk adds: a piece of the message; ``usage`` and ``finish_reason``
+    come with the last chunk."""
+
+    index: int = 0
+    message: AssistantPromptMessage = _REQUIRED
+    usage: Optional[LLMUsage] = None
+    finish_reason: Optional[str] = None
+
+
+@_entity
+class LLMResultChunk(_Entity):
+    """One chunk of a streamed LLM answer. ``text`` is the piece of text it adds."""
+
+    model: str = ""
+    system_fingerprint: Optional[str] = None
+    delta: LLMResultChunkDelta = _REQUIRED
+    prompt_messages: List[PromptMessageUnion] = []
+
+    @property
+    def text(self) -> str:
+        return _content_text(self.delta.message.content)
+
+
+@_entity
+class LLMResult(_Entity):
+    """A whole LLM answer: the message, its usage and (assembled from chunks) the
+    finish reason."""
+
+    model: str = ""
+    prompt_messages: List[PromptMessageUnion] = []
+    message: AssistantPromptMessage = _REQUIRED
+    usage: Optional[LLMUsage] = None
+    system_fingerprint: Optional[str] = None
+    finish_reason: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        return _content_text(self.message.content)
+
+
+@_entity
+class ModelPollingResult(_Entity):
+    """Where a polled LLM call stands: ``running`` (pass ``plugin_state`` to the next
+    check, after ``next_check_after_seconds``), ``succeeded`` (``result``) or
+    ``failed`` (``error``)."""
+
+    status: Union[ModelPollingStatus, str] = _REQUIRED
+    plugin_state: Optional[Dict[str, Any]] = None
+    result: Optional[LLMResult] = None
+    error: Optional[str] = None
+    next_check_after_seconds: Optional[float] = None
+    expires_after_seconds: Optional[float] = None
+    max_attempts: Optional[int] = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ModelPollingStatus.SUCCEEDED, ModelPollingStatus.FAILED)
+
+
+@_entity
+class EmbeddingUsage(_Entity):
+    """Tokens and prices of an embedding call."""
+
+    tokens: int = 0
+    total_tokens: int = 0
+    unit_price: Decimal = _REQUIRED
+    price_unit: Decimal = _REQUIRED
+    total_price: Decimal = _REQUIRED
+    currency: str = ""
+    latency: float = 0.0
+
+
+@_entity
+class EmbeddingResult(_Entity):
+    """Embeddings, one vector per text (or document), in the order given."""
+
+    model: str = ""
+    embeddings: List[List[float]] = []
+    usage: Optional[EmbeddingUsage] = None
+
+
+@_entity
+class RerankDocument(_Entity):
+    """A ranked document: its ``index`` in the docs given, its text and score."""
+
+    index: int = 0
+    text: str = ""
+    score: float = 0.0
+
+
+@_entity
+class RerankResult(_Entity):
+    """Documents ranked best first (filtered by score_threshold and top_n)."""
+
+    model: str = ""
+    docs: List[RerankDocument] = []
+
+
+@_entity
+class TTSModelVoice(_Entity):
+    """A voice a TTS model offers: ``name`` to show, ``value`` to pass as ``voice``."""
+
+    name: str = ""
+    value: str = ""
+
+
+@_entity
+class CredentialsValidationResult(_Entity):
+    """A credential check that passed: ``result`` and the credentials the plugin hands
+    back (a plugin may fill in or normalise some). True in a boolean context when
+    ``result`` is; a failed check raises instead. Its repr never shows the credentials.
+    """
+
+    result: bool = False
+    credentials: Dict[str, Any] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.result)
+
+    def __repr__(self) -> str:
+        return "CredentialsValidationResult(result=%r, credentials=<%d hidden>)" % (
+            self.result, len(self.credentials))
+
+
+# The daemon's chunk of each single-answer model route (internal: methods return the
+# value inside).
+
+
+@_entity
+class _LLMNumTokens(_Entity):
+    """llm/num_tokens: ``{num_tokens}``."""
+
+    num_tokens: int = _REQUIRED
+
+
+@_entity
+class _TextEmbeddingNumTokens(_Entity):
+    """text_embedding/num_tokens: ``{num_tokens: [...]}``."""
+
+    num_tokens: List[int] = []
+
+
+@_entity
+class _TTSChunk(_Entity):
+    """One piece of TTS audio: ``result`` is its hex."""
+
+    result: str = _REQUIRED
+    mime_type: Optional[str] = None
+
+
+@_entity
+class _TTSVoices(_Entity):
+    """tts/model/voices: ``{voices}``."""
+
+    voices: List[TTSModelVoice] = []
+
+
+@_entity
+class _ModelSchema(_Entity):
+    """model/schema: ``{model_schema}`` (null for a model the plugin does not know)."""
+
+    model_schema: Optional[AIModelEntity] = None
+
+
+# =============================================================================
+# Entities: tool extras, OAuth and dynamic select
+# =============================================================================
+
+
+@_entity
+class _RuntimeParameters(_Entity):
+    """``{parameters}``: a tool's parameters as its plugin computes them at run time."""
+
+    parameters: List[ToolParameter] = []
+
+
+@_entity
+class PluginOAuthAuthorizationUrlResponse(_Entity):
+    """Where to send the user to authorize: the provider's authorization URL."""
+
+    authorization_url: str = _REQUIRED
+
+
+@_entity
+class PluginOAuthCredentialsResponse(_Entity):
+    """Credentials an OAuth flow produced (or refreshed).
+
+    ``expires_at`` is a Unix time in seconds, -1 when they do not expire; ``metadata``
+    is what the plugin tells about the account (name, avatar...), often empty. The repr
+    never shows the credentials' values.
+    """
+
+    credentials: Dict[str, Any] = _REQUIRED
+    expires_at: int = -1
+    metadata: Dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return "PluginOAuthCredentialsResponse(credentials=<%s hidden>, expires_at=%r)" % (
+            ", ".join(sorted(self.credentials)) or "none", self.expires_at)
+
+
+@_entity
+class PluginDynamicSelectOptionsResponse(_Entity):
+    """The choices a plugin offers for a dynamic-select parameter."""
+
+    options: List[ToolParameterOption] = []
+
+
+# =============================================================================
+# Entities: management additions
+# =============================================================================
+
+#: The daemon's plugin categories (PluginDeclaration.category gives one of these).
+PLUGIN_CATEGORIES = ("tool", "model", "extension", "agent-strategy", "datasource", "trigger")
+_CATEGORY_RE = _Regex(r"[a-z][a-z_-]{0,31}\Z")
+
+
+@_entity
+class PluginListWithoutTotalResponse(_Entity):
+    """One page of a category's installed plugins. The daemon tells no total, only
+    whether another page follows (``has_more``)."""
+
+    list: List[PluginEntity] = []
+    has_more: bool = _REQUIRED
+
+
+@_entity
+class ModelPluginBinding(_Entity):
+    """One model provider installed for a tenant, and the plugin installation behind it."""
+
+    provider: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = ""
+    installation_id: str = ""
+    runtime_type: str = ""
+    source: Union[PluginInstallationSource, str] = ""
+    version: str = ""
+    verified: bool = False
+
+
+@_entity
+class _InstalledPluginIds(_Entity):
+    """``{plugin_ids}``: installed plugin ids of one category."""
+
+    plugin_ids: List[str] = []
+
+
+@_entity
+class _DebuggingKey(_Entity):
+    """``{key}``: a tenant's remote-debugging key."""
+
+    key: str = _REQUIRED
+
+
+# =============================================================================
+# Entities: installed providers and their parameters
+# =============================================================================
+#
+# Agent strategy, datasource and trigger providers are listed by the daemon the way
+# tool providers are: the installation row (plugin id, provider name) plus the
+# provider's declaration. Their parameters share one shape (Dify's PluginParameter).
+
+if TYPE_CHECKING:
+    _N = TypeVar("_N")
+    _P = TypeVar("_P", bound="_InstalledProvider")
+
+
+@_entity
+class PluginParameter(_Entity):
+    """A parameter of an agent strategy, a datasource, a trigger event or a trigger
+    subscription. ``type`` is kept as sent (string, number, select, model-selector,
+    array[tools], dynamic-select, ...)."""
+
+    name: str = _REQUIRED
+    type: str = ""
+    label: Optional[I18nObject] = None
+    help: Optional[I18nObject] = None
+    description: Optional[I18nObject] = None
+    placeholder: Optional[I18nObject] = None
+    scope: Optional[str] = None
+    required: bool = False
+    default: Any = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    precision: Optional[int] = None
+    multiple: bool = False
+    options: List[ToolParameterOption] = []
+    auto_generate: Optional[Dict[str, Any]] = None
+    template: Optional[Dict[str, Any]] = None
+
+
+def _named(items: Sequence[_N], name: str) -> Optional[_N]:
+    """The item whose ``identity.name`` (or ``name``) is ``name``, or None."""
+    for item in items:
+        identity = getattr(item, "identity", None)
+        if getattr(identity if identity is not None else item, "name", None) == name:
+            return item
+    return None
+
+
+@_entity
+class _InstalledProvider(_Entity):
+    """What the daemon lists for every installed provider: the installation row.
+
+    ``provider`` is the short provider name; ``full_name`` is ``plugin_id/provider``,
+    the form the client's methods take. The client also writes the full name into
+    ``declaration.identity.name`` and into each member's ``identity.provider``.
+    """
+
+    provider: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = ""
+    id: Optional[str] = None
+    tenant_id: Optional[str] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+
+    @property
+    def full_name(self) -> str:
+        """``plugin_id/provider``, e.g. ``acme/search/search``."""
+        return "%s/%s" % (self.plugin_id, self.provider)
+
+    def _name_members(self) -> None:
+        declaration: Any = getattr(self, "declaration", None)
+        if declaration is None:
+            return
+        declaration.identity.name = self.full_name
+        for member in declaration.members():
+            member.identity.provider = self.full_name
+
+
+# =============================================================================
+# Entities: endpoints
+# =============================================================================
+
+
+@_entity
+class EndpointDeclaration(_Entity):
+    """One route of an endpoint group: ``method`` and ``path`` (werkzeug rule syntax,
+    e.g. ``/items/<path:rest>``); ``hidden`` routes are not shown in Dify's UI."""
+
+    path: str = _REQUIRED
+    method: str = ""
+    hidden: bool = False
+
+
+@_entity
+class EndpointProviderDeclaration(_Entity):
+    """A plugin's endpoint group: the settings an endpoint needs and its routes."""
+
+    settings: List[ProviderConfig] = []
+    endpoints: List[EndpointDeclaration] = []
+
+    def secret_settings(self) -> List[str]:
+        """Names of the settings of type secret-input (masked in listings)."""
+        return [config.name for config in self.settings if config.type == "secret-input"]
+
+
+@_entity
+class Endpoint(_Entity):
+    """An endpoint set up for a tenant (the daemon's endpoint row).
+
+    The daemon serves it publicly under ``/e/{hook_id}/...``; :meth:`url` builds that
+    URL from a base URL you give (the daemon returns none). ``settings`` come as the
+    daemon lists them: secret-input values masked (``se************23``); sending a
+    masked value back in :meth:`DifyPluginClient.update_endpoint` keeps the stored
+    secret. An endpoint whose plugin is no longer installed lists with empty
+    settings and an empty declaration.
+    """
+
+    id: str = _REQUIRED
+    hook_id: str = _REQUIRED
+    name: str = ""
+    plugin_id: str = ""
+    tenant_id: str = ""
+    user_id: str = ""
+    enabled: bool = False
+    settings: Dict[str, Any] = {}
+    declaration: Optional[EndpointProviderDeclaration] = None
+    expired_at: Optional[datetime] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+
+    def url(self, base_url: str, path: str = "") -> str:
+        """This endpoint's public URL (see :func:`endpoint_url`)."""
+        return endpoint_url(base_url, self.hook_id, path)
+
+    def masked_settings(self, mask: str = "****") -> Dict[str, Any]:
+        """``settings`` with every secret-input value replaced by ``mask`` (the daemon's
+        own masking keeps the first and last two characters of longer secrets)."""
+        secret = set(self.declaration.secret_settings()) if self.declaration else set()
+        return {name: mask if name in secret and value not in (None, "") else value
+                for name, value in self.settings.items()}
+
+
+_HOOK_ID_RE = _Regex(r"[A-Za-z0-9_-]{1,128}\Z")
+
+
+def endpoint_url(base_url: str, hook_id: str, path: str = "") -> str:
+    """The public URL of an endpoint: the daemon serves every endpoint under
+    ``/e/{hook_id}/...`` and never returns a URL itself.
+
+    ``base_url`` is where callers reach the daemon's ``/e/`` routes: the daemon's own
+    URL (``http://daemon:5002``), the public address a proxy gives it, or a template
+    holding ``{hook_id}`` as Dify's ``ENDPOINT_URL_TEMPLATE`` does
+    (``https://dify.example.com/e/{hook_id}``). ``path`` is a route of the endpoint
+    group (``/echo``, optionally with ``?query``); it is percent-encoded where needed.
+    """
+    import urllib.parse
+
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise InvalidArgumentError("base_url must be a non-empty URL, got %r" % (base_url,),
+                                   argument="base_url")
+    if not isinstance(hook_id, str) or not _HOOK_ID_RE.match(hook_id):
+        raise InvalidArgumentError("hook_id must be the endpoint's hook id (letters, digits, "
+                                   "- and _), got %r" % (hook_id,), argument="hook_id")
+    base = base_url.strip()
+    parts = urllib.parse.urlsplit(base.replace("{hook_id}", "hook"))
+    if parts.scheme not in ("http", "https") or not parts.netloc or _CONTROL_CHARS_RE.search(
+            base) or " " in base:
+        raise InvalidArgumentError("base_url must be an http(s) URL such as "
+                                   "https://plugins.example.com, got %r" % (base_url,),
+                                   argument="base_url")
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise InvalidArgumentError("path must be empty or start with /, got %r" % (path,),
+                                   argument="path")
+    route, mark, query = path.partition("?")
+    suffix = urllib.parse.quote(route, safe="/:@!$&'()*+,;=-._~%") + mark + (
+        urllib.parse.quote(query, safe="/:@!$&'()*+,;=-._~%?") if mark else "")
+    if "{hook_id}" in base:
+        return base.replace("{hook_id}", hook_id).rstrip("/") + suffix
+    return "%s/e/%s%s" % (base.rstrip("/"), hook_id, suffix)
+
+
+# =============================================================================
+# Entities: agent strategies
+# =============================================================================
+
+
+@_entity
+class AgentStrategyProviderIdentity(ToolProviderIdentity):
+    """Who an agent strategy provider is (``name`` becomes ``plugin_id/provider``)."""
+
+
+@_entity
+class AgentStrategyIdentity(ToolIdentity):
+    """Who a strategy is; ``provider`` is filled in by the client."""
+
+
+@_entity
+class AgentStrategyDeclaration(_Entity):
+    """One agent strategy: identity, parameters, output schema and features."""
+
+    identity: AgentStrategyIdentity = _REQUIRED
+    description: Optional[I18nObject] = None
+    parameters: List[PluginParameter] = []
+    output_schema: Optional[Dict[str, Any]] = None
+    features: List[str] = []
+
+    def parameter(self, name: str) -> Optional[PluginParameter]:
+        """The declared parameter called ``name``, or None."""
+        return _named(self.parameters, name)
+
+
+@_entity
+class AgentStrategyProviderDeclaration(_Entity):
+    """An agent strategy provider's declaration and its strategies."""
+
+    identity: AgentStrategyProviderIdentity = _REQUIRED
+    strategies: List[AgentStrategyDeclaration] = []
+
+    def strategy(self, name: str) -> Optional[AgentStrategyDeclaration]:
+        """The strategy called ``name``, or None."""
+        return _named(self.strategies, name)
+
+    def members(self) -> List[AgentStrategyDeclaration]:
+        return self.strategies
+
+
+@_entity
+class PluginAgentProviderEntity(_InstalledProvider):
+    """An agent strategy provider installed for a tenant, with the plugin's ``meta``."""
+
+    declaration: Optional[AgentStrategyProviderDeclaration] = None
+    meta: Optional[PluginMeta] = None
+
+
+@_entity
+class AgentInvokeMessage(ToolInvokeMessage):
+    """One message of an agent strategy stream: the tool message shape. ``log``
+    messages carry the strategy's rounds and steps as a tree (see :class:`LogTree`);
+    the daemon merges ``blob_chunk`` pieces into ``blob`` messages itself."""
+
+
+class LogNode:
+    """One step of a log tree: its latest ``log`` message, ``children`` and ``parent``."""
+
+    __slots__ = ("log", "children", "parent")
+
+    def __init__(self, log: LogMessage, parent: Optional[LogNode] = None) -> None:
+        self.log = log
+        self.children: List[LogNode] = []
+        self.parent = parent
+
+    @property
+    def depth(self) -> int:
+        """0 for a root, 1 for its children, ..."""
+        depth, node = 0, self.parent
+        while node is not None:
+            depth, node = depth + 1, node.parent
+        return depth
+
+    def __repr__(self) -> str:
+        return "<LogNode %s [%s] %d children>" % (self.log.label, self.log.status,
+                                                  len(self.children))
+
+
+class LogTree:
+    """The ``log`` messages of a stream as a tree (agent strategies report their rounds
+    and steps so: a step names its parent by ``parent_id``; a later message with the same
+    ``id`` updates the step, e.g. from status start to success)::
+
+        tree = LogTree()
+        for message in client.invoke_agent_strategy(...):
+            tree.add(message)
+        for root in tree.roots: ...
+    """
+
+    def __init__(self) -> None:
+        self.roots: List[LogNode] = []
+        self.nodes: Dict[str, LogNode] = {}
+
+    def add(self, message: Union[ToolInvokeMessage, LogMessage]) -> Optional[LogNode]:
+        """Take one message; returns its node, or None when it is not a log message."""
+        log = message.message if isinstance(message, ToolInvokeMessage) else message
+        if not isinstance(log, LogMessage):
+            return None
+        node = self.nodes.get(log.id) if log.id else None
+        if node is not None:
+            node.log = log
+            return node
+        parent = self.nodes.get(log.parent_id or "")
+        node = LogNode(log, parent)
+        (parent.children if parent is not None else self.roots).append(node)
+        if log.id:
+            self.nodes[log.id] = node
+        return node
+
+
+# =============================================================================
+# Entities: datasources
+# =============================================================================
+
+
+@_entity
+class DatasourceProviderIdentity(ToolProviderIdentity):
+    """Who a datasource provider is (``name`` becomes ``plugin_id/provider``)."""
+
+
+@_entity
+class DatasourceIdentity(ToolIdentity):
+    """Who a datasource is; ``provider`` is filled in by the client."""
+
+
+@_entity
+class DatasourceDeclaration(_Entity):
+    """One datasource of a provider and its parameters."""
+
+    identity: DatasourceIdentity = _REQUIRED
+    description: Optional[I18nObject] = None
+    parameters: List[PluginParameter] = []
+    output_schema: Optional[Dict[str, Any]] = None
+
+
+@_entity
+class DatasourceProviderDeclaration(_Entity):
+    """A datasource provider: ``provider_type`` (online_document, online_drive,
+    website_crawl, ...), its credentials and datasources."""
+
+    identity: DatasourceProviderIdentity = _REQUIRED
+    provider_type: str = ""
+    credentials_schema: List[ProviderConfig] = []
+    oauth_schema: Optional[ToolOAuthSchema] = None
+    datasources: List[DatasourceDeclaration] = []
+
+    def datasource(self, name: str) -> Optional[DatasourceDeclaration]:
+        """The datasource called ``name``, or None."""
+        return _named(self.datasources, name)
+
+    def members(self) -> List[DatasourceDeclaration]:
+        return self.datasources
+
+
+@_entity
+class PluginDatasourceProviderEntity(_InstalledProvider):
+    """A datasource provider installed for a tenant."""
+
+    declaration: Optional[DatasourceProviderDeclaration] = None
+
+
+@_entity
+class DatasourceInvokeMessage(ToolInvokeMessage):
+    """One message of an online document's content or an online drive download: the
+    tool message shape (text, json, blob, variable, ...)."""
+
+
+@_entity
+class WebsiteCrawlPage(_Entity):
+    """One crawled page."""
+
+    source_url: str = ""
+    title: str = ""
+    description: str = ""
+    content: str = ""
+
+
+@_entity
+class WebsiteCrawlResult(_Entity):
+    """Progress of a website crawl: ``status`` (processing, completed), ``completed``
+    of ``total`` pages, and the pages crawled so far."""
+
+    status: str = ""
+    web_info_list: List[WebsiteCrawlPage] = []
+    total: int = 0
+    completed: int = 0
+
+
+@_entity
+class _WebsiteCrawlChunk(_Entity):
+    """One event of get_website_crawl."""
+
+    result: WebsiteCrawlResult = _REQUIRED
+
+
+@_entity
+class OnlineDocumentPage(_Entity):
+    """A page of an online document workspace; ``page_icon`` is the plugin's object."""
+
+    page_id: str = _REQUIRED
+    page_name: str = ""
+    page_icon: Any = None
+    type: str = ""
+    parent_id: Optional[str] = None
+    last_edited_time: Optional[str] = None
+
+
+@_entity
+class OnlineDocumentInfo(_Entity):
+    """One workspace and its pages."""
+
+    workspace_id: Optional[str] = None
+    workspace_name: Optional[str] = None
+    workspace_icon: Optional[str] = None
+    total: int = 0
+    pages: List[OnlineDocumentPage] = []
+
+
+@_entity
+class _OnlineDocumentPagesChunk(_Entity):
+    """One event of get_online_document_pages."""
+
+    result: List[OnlineDocumentInfo] = _REQUIRED
+
+
+@_entity
+class OnlineDriveFile(_Entity):
+    """A file or folder (``type``) of an online drive; ``id`` is what download takes."""
+
+    id: str = _REQUIRED
+    name: str = ""
+    size: int = 0
+    type: str = ""
+
+
+@_entity
+class OnlineDriveFileBucket(_Entity):
+    """One bucket's listing; when ``is_truncated``, pass ``next_page_parameters`` back
+    to get the rest."""
+
+    bucket: Optional[str] = None
+    files: List[OnlineDriveFile] = []
+    is_truncated: bool = False
+    next_page_parameters: Optional[Dict[str, Any]] = None
+
+
+@_entity
+class _OnlineDriveFilesChunk(_Entity):
+    """One event of online_drive_browse_files."""
+
+    result: List[OnlineDriveFileBucket] = _REQUIRED
+
+
+# =============================================================================
+# Entities: triggers
+# =============================================================================
+
+
+@_entity
+class TriggerProviderIdentity(ToolProviderIdentity):
+    """Who a trigger provider is (``name`` becomes ``plugin_id/provider``)."""
+
+
+@_entity
+class TriggerEventIdentity(ToolIdentity):
+    """Who a trigger event is; ``provider`` is filled in by the client."""
+
+
+@_entity
+class TriggerEventDeclaration(_Entity):
+    """One event a trigger provider emits: parameters and the variables' schema."""
+
+    identity: TriggerEventIdentity = _REQUIRED
+    description: Optional[I18nObject] = None
+    parameters: List[PluginParameter] = []
+    output_schema: Optional[Dict[str, Any]] = None
+
+
+@_entity
+class TriggerSubscriptionConstructor(_Entity):
+    """How a subscription is made: its parameters, credentials and OAuth settings."""
+
+    parameters: List[PluginParameter] = []
+    credentials_schema: List[ProviderConfig] = []
+    oauth_schema: Optional[ToolOAuthSchema] = None
+
+
+@_entity
+class TriggerProviderDeclaration(_Entity):
+    """A trigger provider: the subscription's properties (``subscription_schema``),
+    its constructor and the events."""
+
+    identity: TriggerProviderIdentity = _REQUIRED
+    subscription_schema: List[ProviderConfig] = []
+    subscription_constructor: Optional[TriggerSubscriptionConstructor] = None
+    events: List[TriggerEventDeclaration] = []
+
+    def event(self, name: str) -> Optional[TriggerEventDeclaration]:
+        """The event called ``name``, or None."""
+        return _named(self.events, name)
+
+    def members(self) -> List[TriggerEventDeclaration]:
+        return self.events
+
+
+@_entity
+class PluginTriggerProviderEntity(_InstalledProvider):
+    """A trigger provider installed for a tenant."""
+
+    declaration: Optional[TriggerProviderDeclaration] = None
+
+
+@_entity
+class TriggerSubscription(_Entity):
+    """A subscription as the plugin made it: where events come (``endpoint``), when it
+    expires (Unix seconds; -1 never), and what the plugin keeps in ``properties``.
+    Pass it (or its ``to_dict()``) back to refresh, unsubscribe, dispatch and invoke."""
+
+    endpoint: str = ""
+    expires_at: int = -1
+    parameters: Dict[str, Any] = {}
+    properties: Dict[str, Any] = {}
+
+
+@_entity
+class TriggerUnsubscribeResult(_Entity):
+    """Whether the plugin removed the subscription, and its message."""
+
+    success: bool = _REQUIRED
+    message: Optional[str] = None
+
+
+@_entity
+class _TriggerSubscriptionChunk(_Entity):
+    """The answer of trigger subscribe and refresh."""
+
+    subscription: TriggerSubscription = _REQUIRED
+
+
+@_entity
+class _TriggerUnsubscribeChunk(_Entity):
+    """The answer of trigger unsubscribe (its result under the key subscription)."""
+
+    subscription: TriggerUnsubscribeResult = _REQUIRED
+
+
+@_entity
+class TriggerDispatchResponse(_Entity):
+    """What the plugin made of an incoming webhook: the ``events`` to fire, the
+    ``user_id`` it acts for, the ``payload`` events get, and ``response``: the hex of
+    the HTTP response for the webhook's caller (read it with :meth:`http_response`)."""
+
+    user_id: str = ""
+    events: List[str] = []
+    payload: Dict[str, Any] = {}
+    response: str = ""
+
+    def http_response(self) -> RawHttpResponse:
+        """``response`` decoded: status, reason, headers and body. Raises
+        :class:`HttpMessageError` when the plugin sent something that is not HTTP."""
+        return RawHttpResponse.parse(self.response)
+
+
+@_entity
+class TriggerInvokeEventResponse(_Entity):
+    """An event's variables, or ``cancelled`` when the plugin ignored the event
+    (its EventIgnoreError)."""
+
+    variables: Dict[str, Any] = {}
+    cancelled: bool = False
+
+
+# =============================================================================
+# Wire helpers: raw HTTP messages (the hex trigger routes carry)
+# =============================================================================
+#
+# dispatch_event and invoke_event take the webhook's HTTP/1.1 request as the hex of its
+# bytes (request line, headers, blank line, body), and dispatch_event answers with the
+# hex of the HTTP response to send back. RawHttpRequest and RawHttpResponse build and
+# read such messages (RFC 9112 syntax). What cannot be built or read raises
+# HttpMessageError saying what and where.
+
+_HTTP_TOKEN_RE = _Regex(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_HTTP_VERSION_RE = _Regex(r"HTTP/[0-9]\.[0-9]\Z")
+_HTTP_TARGET_RE = _Regex(r"[\x21-\x7e]+\Z")
+_HTTP_STATUS_RE = _Regex(r"HTTP/[0-9]\.[0-9] ([0-9]{3})(?: (.*))?\Z")
+_HEX_TEXT_RE = _Regex(r"(?:[0-9A-Fa-f][0-9A-Fa-f])*\Z")
+_CHUNK_SIZE_RE = _Regex(r"[0-9A-Fa-f]{1,16}\Z")
+_HEADER_VALUE_BAD_RE = _Regex(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _message_bytes(data: Any, what: str) -> bytes:
+    """Bytes as given, or the bytes of hex text."""
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        text = data.strip()
+        if not _HEX_TEXT_RE.match(text):
+            raise HttpMessageError("%s is not hex text (pairs of 0-9a-f): %s"
+                                   % (what, _short_repr(text, 40)))
+        return binascii.unhexlify(text)
+    raise HttpMessageError("%s must be bytes or hex text, not %s" % (what, type(data).__name__))
+
+
+def _checked_headers(headers: Any, what: str) -> List[Tuple[str, str]]:
+    """(name, value) pairs from a mapping or pairs; names are tokens, values one line."""
+    if headers is None:
+        return []
+    items = list(headers.items()) if hasattr(headers, "items") else list(headers)
+    pairs: List[Tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise HttpMessageError("%s headers must be a mapping or (name, value) pairs, "
+                                   "got %s" % (what, _short_repr(item)))
+        name, value = item
+        if not isinstance(name, str) or not _HTTP_TOKEN_RE.match(name):
+            raise HttpMessageError("%s header name %s is not an HTTP token"
+                                   % (what, _short_repr(name)))
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or _HEADER_VALUE_BAD_RE.search(value):
+            raise HttpMessageError("%s header %s must be one line of text (no CR, LF or "
+                                   "other control characters)" % (what, name))
+        pairs.append((name, value.strip(" \t")))
+    return pairs
+
+
+def _header_of(headers: Sequence[Tuple[str, str]], name: str) -> Optional[str]:
+    lowered = name.lower()
+    for key, value in headers:
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _body_bytes(body: Any, what: str) -> bytes:
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    if body is None:
+        return b""
+    raise HttpMessageError("%s body must be bytes or text, not %s" % (what,
+                                                                      type(body).__name__))
+
+
+def _framed_headers(headers: List[Tuple[str, str]], body: bytes, what: str
+                    ) -> List[Tuple[str, str]]:
+    """The headers with Content-Length added for a body; a wrong one is an error."""
+    if _header_of(headers, "transfer-encoding") is not None:
+        raise HttpMessageError("%s: give the body whole, without Transfer-Encoding (its "
+                               "Content-Length is set for you)" % what)
+    length = _header_of(headers, "content-length")
+    if length is None:
+        return headers + [("Content-Length", str(len(body)))] if body else headers
+    if not _ASCII_DIGITS.match(length.strip()) or int(length) != len(body):
+        raise HttpMessageError("%s: Content-Length %s does not match the %d-byte body"
+                               % (what, _short_repr(length), len(body)))
+    return headers
+
+
+def _head_and_body(data: bytes, what: str) -> Tuple[str, List[Tuple[str, str]], bytes]:
+    """Split a message into its start line, headers and the bytes after the head."""
+    if not data:
+        raise HttpMessageError("%s is empty" % what)
+    end, gap = data.find(b"\r\n\r\n"), 4
+    if end < 0:
+        end, gap = data.find(b"\n\n"), 2
+    head, rest = (data, b"") if end < 0 else (data[:end], data[end + gap:])
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    headers: List[Tuple[str, str]] = []
+    for number, line in enumerate(lines[1:], 2):
+        if not line:
+            continue
+        if line[0] in " \t" and headers:  # an obsolete folded continuation line
+            name, value = headers[-1]
+            headers[-1] = (name, (value + " " + line.strip()).strip())
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not _HTTP_TOKEN_RE.match(name):
+            raise HttpMessageError("%s: line %d of its head is not 'Name: value': %s"
+                                   % (what, number, _short_repr(line, 60)))
+        headers.append((name, value.strip(" \t")))
+    return lines[0], headers, rest
+
+
+def _unframed_body(headers: List[Tuple[str, str]], rest: bytes, what: str) -> bytes:
+    """The body as its headers frame it (Content-Length, chunked, or the rest)."""
+    encoding = _header_of(headers, "transfer-encoding")
+    if encoding is not None:
+        if encoding.strip().lower() != "chunked":
+            raise HttpMessageError("%s uses Transfer-Encoding %s; only chunked is read"
+                                   % (what, _short_repr(encoding)))
+        return _dechunked(rest, what)
+    length = _header_of(headers, "content-length")
+    if length is None:
+        return rest
+    if not _ASCII_DIGITS.match(length.strip()):
+        raise HttpMessageError("%s has a Content-Length that is not a number: %s"
+                               % (what, _short_repr(length)))
+    if int(length) != len(rest):
+        raise HttpMessageError("%s declares Content-Length %s but its body is %d bytes"
+                               % (what, length.strip(), len(rest)))
+    return rest
+
+
+def _dechunked(data: bytes, what: str) -> bytes:
+    pieces: List[bytes] = []
+    position = 0
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end < 0:
+            raise HttpMessageError("%s: its chunked body ends without the last chunk" % what)
+        size_text = data[position:line_end].split(b";", 1)[0].strip().decode("latin-1")
+        if not _CHUNK_SIZE_RE.match(size_text):
+            raise HttpMessageError("%s: chunk size %s is not hex" % (what,
+                                                                      _short_repr(size_text)))
+        size = int(size_text, 16)
+        position = line_end + 2
+        if size == 0:
+            return b"".join(pieces)
+        if data[position + size:position + size + 2] != b"\r\n":
+            raise HttpMessageError("%s: its chunked body is cut short" % what)
+        pieces.append(data[position:position + size])
+        position += size + 2
+
+
+class RawHttpRequest:
+    """An HTTP/1.1 request, as trigger routes carry it (``raw_http_request``: the hex
+    of its bytes)::
+
+        request = RawHttpRequest("POST", "/webhook?src=github",
+                                 {"Content-Type": "application/json"}, b'{"kind": "push"}')
+        client.dispatch_trigger_event(tenant, user, provider, subscription, request)
+
+    ``target`` is the path the webhook was called on, with its query. ``headers`` is a
+    mapping or (name, value) pairs (order and repeats kept). HTTP/1.1 requires a Host
+    header, and the plugin SDK refuses a request without one: when none is given, the
+    host of an absolute ``target`` or ``localhost`` is put first. A body gets its
+    Content-Length unless one is given; a wrong one is an error (the SDK refuses a body
+    that does not match it). :meth:`parse` reads bytes or hex text back as sent.
+    """
+
+    __slots__ = ("method", "target", "headers", "body", "version")
+
+    def __init__(self, method: str, target: str, headers: Any = None, body: Any = b"",
+                 version: str = "HTTP/1.1") -> None:
+        what = "the HTTP request"
+        if not isinstance(method, str) or not _HTTP_TOKEN_RE.match(method):
+            raise HttpMessageError("%s method must be a token such as POST, got %s"
+                                   % (what, _short_repr(method)))
+        if not isinstance(target, str) or not _HTTP_TARGET_RE.match(target) or not (
+                target.startswith("/") or target == "*" or "://" in target):
+            raise HttpMessageError("%s target must be a path such as /hook?x=1 (ASCII, no "
+                                   "spaces; percent-encode the rest), got %s"
+                                   % (what, _short_repr(target)))
+        if not isinstance(version, str) or not _HTTP_VERSION_RE.match(version):
+            raise HttpMessageError("%s version must look like HTTP/1.1, got %s"
+                                   % (what, _short_repr(version)))
+        self.method = method
+        self.target = target
+        self.version = version
+        self.body = _body_bytes(body, what)
+        checked = _checked_headers(headers, what)
+        if _header_of(checked, "host") is None and version != "HTTP/1.0":
+            host = target.split("://", 1)[1].split("/", 1)[0] if "://" in target else ""
+            checked.insert(0, ("Host", host or "localhost"))
+        self.headers = _framed_headers(checked, self.body, what)
+
+    def header(self, name: str) -> Optional[str]:
+        """The first value of header ``name`` (any case), or None."""
+        return _header_of(self.headers, name)
+
+    def to_bytes(self) -> bytes:
+        lines = ["%s %s %s" % (self.method, self.target, self.version)]
+        lines.extend("%s: %s" % pair for pair in self.headers)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + self.body
+
+    def to_hex(self) -> str:
+        """The form ``raw_http_request`` takes."""
+        return binascii.hexlify(self.to_bytes()).decode("ascii")
+
+    @classmethod
+    def parse(cls, data: Union[bytes, str]) -> RawHttpRequest:
+        """Read a request from its bytes or from hex text."""
+        what = "the HTTP request"
+        raw = _message_bytes(data, what)
+        start, headers, rest = _head_and_body(raw, what)
+        parts = start.split(" ")
+        if len(parts) != 3 or not (_HTTP_TOKEN_RE.match(parts[0])
+                                   and _HTTP_TARGET_RE.match(parts[1])
+                                   and _HTTP_VERSION_RE.match(parts[2])):
+            raise HttpMessageError("%s does not start with 'METHOD /path HTTP/1.1': %s"
+                                   % (what, _short_repr(start, 60)))
+        request = cls.__new__(cls)
+        request.method, request.target, request.version = parts
+        request.headers = headers
+        request.body = _unframed_body(headers, rest, what)
+        return request
+
+    def __repr__(self) -> str:
+        return "<RawHttpRequest %s %s, %d headers, %d bytes>" % (
+            self.method, self.target, len(self.headers), len(self.body))
+
+
+class RawHttpResponse:
+    """An HTTP/1.1 response: ``status``, ``reason``, ``headers`` ((name, value) pairs)
+    and ``body``. A trigger's dispatch answer holds one as hex
+    (:meth:`TriggerDispatchResponse.http_response`)."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, headers: Any = None, body: Any = b"",
+                 reason: Optional[str] = None) -> None:
+        what = "the HTTP response"
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+            raise HttpMessageError("%s status must be a number from 100 to 999, got %s"
+                                   % (what, _short_repr(status)))
+        if reason is None:
+            from http import HTTPStatus
+
+            try:
+                reason = HTTPStatus(status).phrase
+            except ValueError:
+                reason = ""
+        if not isinstance(reason, str) or _CONTROL_CHARS_RE.search(reason):
+            raise HttpMessageError("%s reason must be one line of text" % what)
+        self.status = status
+        self.reason = reason
+        self.body = _body_bytes(body, what)
+        self.headers = _framed_headers(_checked_headers(headers, what), self.body, what)
+
+    def header(self, name: str) -> Optional[str]:
+        """The first value of header ``name`` (any case), or None."""
+        return _header_of(self.headers, name)
+
+    @property
+    def text(self) -> str:
+        """The body as text (UTF-8, undecodable bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return _loads(self.body)
+
+    def to_bytes(self) -> bytes:
+        lines = ["HTTP/1.1 %d %s" % (self.status, self.reason)]
+        lines.extend("%s: %s" % pair for pair in self.headers)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + self.body
+
+    def to_hex(self) -> str:
+        return binascii.hexlify(self.to_bytes()).decode("ascii")
+
+    @classmethod
+    def parse(cls, data: Union[bytes, str]) -> RawHttpResponse:
+        """Read a response from its bytes or from hex text."""
+        what = "the HTTP response"
+        raw = _message_bytes(data, what)
+        start, headers, rest = _head_and_body(raw, what)
+        match = _HTTP_STATUS_RE.match(start.rstrip("\r"))
+        if match is None:
+            raise HttpMessageError("%s does not start with 'HTTP/1.1 <status> <reason>': %s"
+                                   % (what, _short_repr(start, 60)))
+        response = cls.__new__(cls)
+        response.status = int(match.group(1))
+        response.reason = (match.group(2) or "").strip()
+        response.headers = headers
+        response.body = _unframed_body(headers, rest, what)
+        return response
+
+    def __repr__(self) -> str:
+        return "<RawHttpResponse %d %s, %d headers, %d bytes>" % (
+            self.status, self.reason, len(self.headers), len(self.body))
+
+
+def _raw_request_hex(value: Any, argument: str = "raw_http_request") -> str:
+    """The hex a trigger route takes, from a RawHttpRequest, its bytes or hex text;
+    anything that does not read as an HTTP request is refused before sending."""
+    if isinstance(value, RawHttpRequest):
+        return value.to_hex()
+    try:
+        raw = _message_bytes(value, argument)
+        RawHttpRequest.parse(raw)
+    except HttpMessageError as exc:
+        raise InvalidArgumentError("%s: %s" % (argument, exc.message),
+                                   argument=argument) from None
+    return binascii.hexlify(raw).decode("ascii")
+
+
+# =============================================================================
 # Wire helpers: input checks
 # =============================================================================
 
@@ -2402,7 +4168,8 @@ def _check_meta(meta: Any, argument: str) -> Dict[str, Any]:
     if meta is None:
         return {}
     if not isinstance(meta, dict):
-        raise InvalidArgumentError("%s must be a dict, got %r" % (argument, meta),
+        # the type only: the value may be a secret (credentials are checked here)
+        raise InvalidArgumentError("%s must be a dict, got %s" % (argument, _type_name(meta)),
                                    argument=argument)
     return meta
 
@@ -3016,7 +4783,8 @@ class _RefResolver:
     def __init__(self, root: Any, max_depth: int) -> None:
         self.root = root
         self.max_depth = max_depth
-        self.memo: Dict[Any, Any] = {}      # target key -> resolved copy (only when no cycle was met)
+        # target key -> resolved copy (only when no cycle was met)
+        self.memo: Dict[Any, Any] = {}
         self.cycles = 0     # count of cycle marks made, to tell if a result depends on the chain
 
     def walk(self, node: Any, document: Any, chain: Tuple[Any, ...], depth: int, scoped: bool,
@@ -3131,15 +4899,15 @@ def _parse_provider_id(value: Any, argument: str = "tool_provider", aliases: boo
                        ) -> Tuple[str, str]:
     """Split a provider id into (plugin_id, provider_name) the way Dify does."""
     if not isinstance(value, str) or not value:
-        raise InvalidArgumentError("%s must be a non-empty string; %s" % (argument, _PROVIDER_FORMS),
-                                   argument=argument)
+        raise InvalidArgumentError("%s must be a non-empty string; %s"
+                                   % (argument, _PROVIDER_FORMS), argument=argument)
     match = _PROVIDER_ID_RE.match(value)
     if match:
         organization, plugin_name, provider_name = match.groups()
     elif _BARE_PROVIDER_RE.match(value):
         organization, plugin_name, provider_name = "langgenius", value, value
     else:
-        raise InvalidArgumentError("%s %r is not a tool provider id; %s"
+        raise InvalidArgumentError("%s %r is not a provider id; %s"
                                    % (argument, value, _PROVIDER_FORMS), argument=argument)
     if aliases and organization == "langgenius" and provider_name in _TOOL_PLUGIN_ALIASES:
         plugin_name = provider_name + "_tool"
@@ -3821,6 +5589,14 @@ class _StreamResponse:
         self.url = url
         self.route = route
         self._finished = False
+        self.read_timeout: Optional[float] = None
+
+    def set_read_timeout(self, read_timeout: Optional[float]) -> None:
+        """Bound each read of the body from now on."""
+        self.read_timeout = read_timeout
+        sock = self._connection.sock if self._connection is not None else None
+        if sock is not None:  # None when the response took over a Connection: close socket
+            sock.settimeout(read_timeout)
 
     def iter_raw(self, read_timeout: Optional[float]) -> Iterator[bytes]:
         """Yield body bytes as they arrive (one read each); raise on a broken stream."""
@@ -3828,9 +5604,7 @@ class _StreamResponse:
         import socket
 
         response = self._response
-        sock = self._connection.sock
-        if sock is not None:  # None when the response took over a Connection: close socket
-            sock.settimeout(read_timeout)
+        self.set_read_timeout(read_timeout)
         try:
             if response.chunked and response.chunk_left is None and response.fp is not None:
                 yield from self._iter_chunked(response.fp.read1)
@@ -3843,7 +5617,7 @@ class _StreamResponse:
                     break
                 yield block
         except socket.timeout:
-            raise ReadTimeout("the stream was silent for %s s" % read_timeout,
+            raise ReadTimeout("the stream was silent for %s s" % self.read_timeout,
                               route=self.route,
                               hint="long tool runs send nothing until they finish; raise "
                                    "stream_timeout") from None
@@ -3901,7 +5675,8 @@ class _StreamResponse:
                     break
                 line = raw[position:line_end]
                 try:
-                    size: Optional[int] = int(line, 16)  # the usual "7a\r"; int() ignores the whitespace
+                    # the usual "7a\r"; int() ignores the whitespace
+                    size: Optional[int] = int(line, 16)
                 except ValueError:
                     size = _chunk_size(line)  # with ";extensions", or None if broken
                 if size is None or size < 0:
@@ -4010,6 +5785,12 @@ class _DispatchTarget:
         return fields
 
 
+def _first_event_timeout(seconds: Optional[float], route: str) -> ReadTimeout:
+    return ReadTimeout("no first chunk within first_token_timeout=%s s (the daemon sends "
+                       "nothing before the plugin's first chunk)" % seconds, route=route,
+                       hint="raise first_token_timeout (per call, or in PluginConfig)")
+
+
 def _json_body(payload: Any, what: str, argument: str) -> bytes:
     try:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -4073,28 +5854,66 @@ def _event_chunk(text: str, route: str, chunk_type: Type[_E]) -> _E:
 
 
 class _Dispatcher:
-    """Sends dispatch requests over a transport; see the banner above."""
+    """Sends dispatch requests over a transport; see the banner above.
 
-    def __init__(self, transport: _Transport, config: PluginConfig) -> None:
+    With ``package`` (a unique identifier), every request goes to that package through
+    /v2 instead of to the plugin installed for the tenant (see ``by_identifier``); a
+    request must then name the package's own plugin.
+    """
+
+    def __init__(self, transport: _Transport, config: PluginConfig,
+                 package: Optional[str] = None) -> None:
         self._transport = transport
         self._config = config
+        self.package = package
+
+    def _retarget(self, target: _DispatchTarget) -> _DispatchTarget:
+        package = self.package
+        if package is None or target.unique_identifier is not None:
+            return target
+        plugin_id = _plugin_id_of(package)
+        if target.plugin_id != plugin_id:
+            raise InvalidArgumentError(
+                "this client view runs the package %s (plugin %s); the call names plugin %s"
+                % (package, plugin_id, target.plugin_id), argument="plugin_id")
+        return _DispatchTarget(target.tenant_id, unique_identifier=package)
 
     def stream(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
                user_id: str, chunk_type: Type[_E], top_level: Optional[Dict[str, Any]] = None,
                merge_blob_chunks: bool = False, what: str = "the request data",
-               argument: str = "data") -> Generator[_E, None, None]:
-        """Check and encode the request now; return the generator of its chunks."""
+               argument: str = "data",
+               encode: Optional[Callable[[Dict[str, Any]], Any]] = None,
+               first_event_timeout: Optional[float] = None,
+               max_event_size: Optional[int] = None) -> Generator[_E, None, None]:
+        """Check and encode the request now; return the generator of its chunks.
+
+        ``encode(payload)`` makes the body instead of compact JSON (an object with
+        ``length`` and ``blocks()`` is streamed: speech-to-text sends its audio so).
+        ``first_event_timeout`` bounds the wait for the response head and the first
+        event (the daemon sends neither before the plugin's first chunk); None: the
+        stream timeout. ``max_event_size`` replaces ``config.max_event_size``.
+        """
         _check_text(user_id, "user_id")
+        target = self._retarget(target)
         fields: Dict[str, Any] = {"user_id": user_id}
         fields.update(top_level or {})
         fields["data"] = data
-        body = _json_body(target.body(fields), what, argument)
+        payload = target.body(fields)
+        body = _json_body(payload, what, argument) if encode is None else encode(payload)
         return self._chunks(target.path(route), target.headers(), body, chunk_type,
-                            merge_blob_chunks)
+                            merge_blob_chunks, first_event_timeout,
+                            max_event_size or self._config.max_event_size)
 
     def result(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
                user_id: str, chunk_type: Type[_E], **options: Any) -> _E:
-        """The one chunk a route answers with. A stream without any is an error."""
+        """The one chunk a route answers with. A stream without any is an error.
+
+        That one event is the whole answer: it may be as large as a response
+        (max_response_size), not only as an event of a long stream (max_event_size).
+        """
+        config = self._config
+        options.setdefault("max_event_size",
+                           max(config.max_event_size, config.max_response_size))
         stream = self.stream(target, route, data, user_id=user_id, chunk_type=chunk_type,
                              **options)
         try:
@@ -4106,13 +5925,21 @@ class _Dispatcher:
             "the daemon's stream ended without a result (zero events); the plugin answered "
             "nothing for %s" % route, route="POST " + target.path(route))
 
-    def _chunks(self, path: str, headers: Dict[str, str], body: bytes, chunk_type: Type[_E],
-                merge_blob_chunks: bool) -> Generator[_E, None, None]:
+    def _chunks(self, path: str, headers: Dict[str, str], body: Any, chunk_type: Type[_E],
+                merge_blob_chunks: bool, first_event_timeout: Optional[float] = None,
+                max_event_size: Optional[int] = None) -> Generator[_E, None, None]:
         """Send the request and yield its chunks (a generator: runs on iteration)."""
         route = "POST " + path
         config = self._config
-        stream = self._transport.request("POST", path, headers=headers, body=body, stream=True,
-                                         read_timeout=config.stream_timeout)
+        waiting = first_event_timeout is not None  # the first event has its own bound
+        first_wait = first_event_timeout if waiting else config.stream_timeout
+        try:
+            stream = self._transport.request("POST", path, headers=headers, body=body,
+                                             stream=True, read_timeout=first_wait)
+        except ReadTimeout:
+            if not waiting:
+                raise
+            raise _first_event_timeout(first_wait, route) from None
         try:
             content_type = stream.headers.get("content-type", "")
             if stream.status_code != 200 or not content_type.startswith("text/event-stream"):
@@ -4121,18 +5948,26 @@ class _Dispatcher:
                 if data is not None:
                     yield _chunk(chunk_type, data, route)
                 return
-            parser = _SSEParser(config.max_event_size)
+            parser = _SSEParser(max_event_size or config.max_event_size)
             merger = (_BlobMerger(config.max_blob_chunk_size, config.max_blob_size)
                       if merge_blob_chunks else None)
-            for block in stream.iter_raw(config.stream_timeout):
-                for event in parser.feed(block):
-                    chunk = _event_chunk(event.data, route, chunk_type)
-                    if merger is not None and getattr(chunk, "type", None) == "blob_chunk":
-                        merged = merger.add(chunk)  # type: ignore[type-var]
-                        if merged is None:
-                            continue
-                        chunk = merged
-                    yield chunk
+            try:
+                for block in stream.iter_raw(first_wait):
+                    for event in parser.feed(block):
+                        if waiting:
+                            waiting = False
+                            stream.set_read_timeout(config.stream_timeout)
+                        chunk = _event_chunk(event.data, route, chunk_type)
+                        if merger is not None and getattr(chunk, "type", None) == "blob_chunk":
+                            merged = merger.add(chunk)  # type: ignore[type-var]
+                            if merged is None:
+                                continue
+                            chunk = merged
+                        yield chunk
+            except ReadTimeout:
+                if not waiting:
+                    raise
+                raise _first_event_timeout(first_wait, route) from None
             if parser.close():
                 raise RemoteProtocolError("the stream ended in the middle of an event",
                                           route=route)
@@ -4177,20 +6012,34 @@ class _ClientCore:
         return _decode_envelope(response, "%s %s" % (method, path))
 
     @staticmethod
-    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int) -> Iterator[_T]:
-        seen: Set[str] = set()
+    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int,
+                    key: Callable[[Any], Any] = lambda item: item.id) -> Iterator[_T]:
+        """Every item of a paged listing, each once (by ``key``), page by page."""
+        seen: Set[Any] = set()
         page = 1
         while True:
             items = fetch_page(page)
-            fresh = [item for item in items if getattr(item, "id") not in seen]
+            fresh = [item for item in items if key(item) not in seen]
             for item in fresh:
-                seen.add(getattr(item, "id"))
+                seen.add(key(item))
                 yield item
             # A short page is the last; a page of nothing new means the daemon ignores
             # paging (or rows shifted): stop rather than loop.
             if len(items) < page_size or not fresh:
                 return
             page += 1
+
+    def _all_providers(self, tenant_id: str, suffix: str, cls: Type[_E]) -> List[_E]:
+        """Every provider of one kind installed for the tenant (management/tools, models,
+        ...), all pages, each once."""
+        path = self._management(tenant_id, suffix)
+
+        def page_of(page: int) -> List[_E]:
+            data = self._call("GET", path, query={"page": page, "page_size": MAX_PAGE_SIZE})
+            return _parse_list(cls, data, "GET " + path)
+
+        return list(self._iter_pages(page_of, MAX_PAGE_SIZE,
+                                     key=lambda item: (item.plugin_id, item.provider)))
 
 
 # =============================================================================
@@ -4482,7 +6331,6 @@ class _InstallAndLifecycle(_ClientCore):
                   else gone.hint if gone is not None else None))
 
 
-
 # =============================================================================
 # Client: discovery and metadata
 # =============================================================================
@@ -4587,7 +6435,6 @@ class _DiscoveryAndMetadata(_ClientCore):
         return _parse(DaemonHealth, data, route)
 
 
-
 # =============================================================================
 # Client: tools
 # =============================================================================
@@ -4603,22 +6450,8 @@ class _Tools(_ClientCore):
         ``declaration.identity.name`` and in every tool's ``identity.provider``, and the
         tools' output schemas have their $refs resolved.
         """
-        path = self._management(tenant_id, "tools")
-        route = "GET " + path
-        providers: Dict[Tuple[str, str], PluginToolProviderEntity] = {}
-        page = 1
-        while True:
-            data = self._call("GET", path, query={"page": page, "page_size": MAX_PAGE_SIZE})
-            batch = _parse_list(PluginToolProviderEntity, data, route)
-            fresh = 0
-            for provider in batch:
-                key = (provider.plugin_id, provider.provider)
-                if key not in providers:
-                    fresh += 1
-                    providers[key] = self._prepare_provider(tenant_id, provider)
-            if len(batch) < MAX_PAGE_SIZE or not fresh:
-                return list(providers.values())
-            page += 1
+        return [self._prepare_provider(tenant_id, provider) for provider in
+                self._all_providers(tenant_id, "tools", PluginToolProviderEntity)]
 
     def fetch_tool_provider(self, tenant_id: str, provider: str) -> PluginToolProviderEntity:
         """One tool provider, named ``organization/plugin_name/provider_name`` (which is
@@ -4749,11 +6582,2035 @@ class _Tools(_ClientCore):
 
 
 # =============================================================================
+# Client: models
+# =============================================================================
+#
+# Model providers (discovery) and every model dispatch route, with the method and
+# parameter names of Dify's PluginModelClient. A call checks its arguments before it
+# sends anything, then goes through the dispatcher like any dispatch route. Prompt
+# messages, content parts and tools are taken as the typed entities above or as plain
+# dicts (the daemon's shape, or OpenAI's, which is converted). Credentials go to the
+# plugin and nowhere else: an error a plugin raises has their values masked before it
+# reaches the caller (plugins have been seen quoting a wrong key back).
+
+if TYPE_CHECKING:
+    from typing import Literal, overload
+
+#: poll_llm waits this long between checks when the plugin does not say, and keeps a
+#: plugin's own figure within these bounds (seconds).
+_POLL_DEFAULT_INTERVAL = 1.0
+_POLL_MIN_INTERVAL = 0.05
+_POLL_MAX_INTERVAL = 30.0
+#: Speech-to-text audio is read and hex-encoded this many bytes at a time, up to this size.
+_HEX_BLOCK = 128 * 1024
+_MAX_AUDIO_SIZE = 1 << 30
+
+
+class _Models(_ClientCore):
+    """Model providers; LLM (streamed or polled), embeddings, rerank, TTS, speech to
+    text, moderation, credential checks and model schemas."""
+
+    # --- discovery -------------------------------------------------------------
+
+    def fetch_model_providers(self, tenant_id: str) -> List[PluginModelProviderEntity]:
+        """Every model provider installed for the tenant (all pages), each with its
+        declaration: credentials, supported model types and predefined models."""
+        return self._all_providers(tenant_id, "models", PluginModelProviderEntity)
+
+    # --- LLM -------------------------------------------------------------------
+
+    if TYPE_CHECKING:
+        @overload
+        def invoke_llm(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                       model: str, credentials: Optional[Dict[str, Any]],
+                       prompt_messages: Sequence[Any],
+                       model_parameters: Optional[Dict[str, Any]] = None,
+                       tools: Optional[Sequence[Any]] = None,
+                       stop: Optional[Sequence[str]] = None, stream: Literal[True] = True, *,
+                       json_schema: Any = None, first_token_timeout: Any = _UNSET
+                       ) -> Generator[LLMResultChunk, None, None]: ...
+
+        @overload
+        def invoke_llm(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                       model: str, credentials: Optional[Dict[str, Any]],
+                       prompt_messages: Sequence[Any],
+                       model_parameters: Optional[Dict[str, Any]] = None,
+                       tools: Optional[Sequence[Any]] = None,
+                       stop: Optional[Sequence[str]] = None, *, stream: Literal[False],
+                       json_schema: Any = None, first_token_timeout: Any = _UNSET
+                       ) -> LLMResult: ...
+
+        @overload
+        def invoke_llm(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                       model: str, credentials: Optional[Dict[str, Any]],
+                       prompt_messages: Sequence[Any],
+                       model_parameters: Optional[Dict[str, Any]] = None,
+                       tools: Optional[Sequence[Any]] = None,
+                       stop: Optional[Sequence[str]] = None, stream: bool = True, *,
+                       json_schema: Any = None, first_token_timeout: Any = _UNSET
+                       ) -> Union[Generator[LLMResultChunk, None, None], LLMResult]: ...
+
+    def invoke_llm(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                   model: str, credentials: Optional[Dict[str, Any]],
+                   prompt_messages: Sequence[Any],
+                   model_parameters: Optional[Dict[str, Any]] = None,
+                   tools: Optional[Sequence[Any]] = None, stop: Optional[Sequence[str]] = None,
+                   stream: bool = True, *, json_schema: Any = None,
+                   first_token_timeout: Any = _UNSET
+                   ) -> Union[Generator[LLMResultChunk, None, None], LLMResult]:
+        """Call an LLM. With ``stream=True`` (the default) returns a generator of
+        :class:`LLMResultChunk` as they arrive: each adds a piece of the message
+        (``chunk.text``, tool calls); the last carries ``usage`` and ``finish_reason``.
+        With ``stream=False`` returns one :class:`LLMResult` assembled from the chunks.
+
+        ``prompt_messages``: :class:`PromptMessage` entities (``SystemPromptMessage``,
+        ``UserPromptMessage``, ...) or dicts, in the daemon's shape or OpenAI's.
+        ``tools``: :class:`PromptMessageTool` or dicts (OpenAI's ``{"type": "function",
+        "function": {...}}`` too). ``json_schema``: a JSON Schema (dict or JSON text) the
+        answer must follow (daemon 0.6.2+).
+
+        ``first_token_timeout`` (seconds, or None for no bound) limits the wait for the
+        first chunk, separately from the stream timeout between chunks; the daemon
+        sends nothing, not even headers, before it. It defaults to
+        ``config.first_token_timeout``. Past it, :class:`ReadTimeout` names it.
+        Bad arguments raise here; a streamed call sends its request when iteration
+        starts. A plugin's error raises its typed class (InvokeRateLimitError, ...).
+        """
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        data = _llm_request(provider, model, credentials, prompt_messages, model_parameters,
+                            tools, stop, _check_bool(stream, "stream"), json_schema)
+        chunks = self._model_stream(target, user_id, "llm/invoke", data, LLMResultChunk,
+                                    first_token_timeout=self._first_token_wait(
+                                        first_token_timeout))
+        if stream:
+            return chunks
+        return _assemble_llm_result(chunks, "POST " + target.path("llm/invoke"))
+
+    def get_llm_num_tokens(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                           model_type: Union[ModelType, str], model: str,
+                           credentials: Optional[Dict[str, Any]],
+                           prompt_messages: Sequence[Any],
+                           tools: Optional[Sequence[Any]] = None) -> int:
+        """How many tokens the prompt (and tools) take for this model."""
+        data = _model_request(provider, _model_type_text(model_type), model, credentials)
+        data["prompt_messages"] = _prompt_messages_wire(prompt_messages)
+        data["tools"] = _tools_wire(tools)
+        return self._model_result(tenant_id, user_id, plugin_id, "llm/num_tokens", data,
+                                  _LLMNumTokens).num_tokens
+
+    # --- polling (daemon 0.6.2+: plain JSON answers, not streams) ----------------
+
+    def start_model_polling(self, tenant_id: str, user_id: str, plugin_id: str,
+                            provider: str, model: str, credentials: Optional[Dict[str, Any]],
+                            prompt_messages: Sequence[Any],
+                            model_parameters: Optional[Dict[str, Any]] = None,
+                            tools: Optional[Sequence[Any]] = None,
+                            stop: Optional[Sequence[str]] = None, *,
+                            json_schema: Any = None) -> ModelPollingResult:
+        """Start an LLM call the plugin runs in the background (models with the
+        ``polling`` feature). Usually ``running``: pass its ``plugin_state`` to
+        :meth:`check_model_polling`, or let :meth:`poll_llm` do it all."""
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        data = _llm_request(provider, model, credentials, prompt_messages, model_parameters,
+                            tools, stop, False, json_schema)
+        return self._polling_call(target, user_id, "model/polling/start", data)
+
+    def check_model_polling(self, tenant_id: str, user_id: str, plugin_id: str,
+                            provider: str, model: str, credentials: Optional[Dict[str, Any]],
+                            plugin_state: Dict[str, Any]) -> ModelPollingResult:
+        """Ask how a polled call stands, by the ``plugin_state`` of the last answer."""
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        data = _model_request(provider, ModelType.LLM.value, model, credentials)
+        if not isinstance(plugin_state, dict) or not plugin_state:
+            raise InvalidArgumentError("plugin_state must be the non-empty dict the last "
+                                       "polling answer gave", argument="plugin_state")
+        data["plugin_state"] = plugin_state
+        return self._polling_call(target, user_id, "model/polling/check", data)
+
+    def poll_llm(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                 model: str, credentials: Optional[Dict[str, Any]],
+                 prompt_messages: Sequence[Any],
+                 model_parameters: Optional[Dict[str, Any]] = None,
+                 tools: Optional[Sequence[Any]] = None, stop: Optional[Sequence[str]] = None,
+                 *, json_schema: Any = None, timeout: Optional[float] = 600.0,
+                 on_progress: Optional[Callable[[ModelPollingResult], Any]] = None
+                 ) -> LLMResult:
+        """Start a polled LLM call and check it until it ends; returns its result.
+
+        Waits ``next_check_after_seconds`` between checks (as the plugin says, within
+        0.05-30 s; 1 s if it does not say). ``on_progress(answer)`` sees every answer.
+        A ``failed`` call raises :class:`PluginInvokeError` with the plugin's error;
+        running past ``timeout`` seconds, the plugin's ``max_attempts`` or
+        ``expires_after_seconds`` raises :class:`TimeoutException`.
+        """
+        timeout = _check_seconds(timeout, "timeout")
+        started = time.monotonic()
+        answer = self.start_model_polling(tenant_id, user_id, plugin_id, provider, model,
+                                          credentials, prompt_messages, model_parameters,
+                                          tools, stop, json_schema=json_schema)
+        route = "POST " + _DispatchTarget(tenant_id, plugin_id=plugin_id).path(
+            "model/polling/check")
+        limits = _PollingLimits(started, timeout, answer)
+        while True:
+            if on_progress is not None:
+                on_progress(answer)
+            result = _polling_outcome(answer, route)
+            if result is not None:
+                return result
+            state = answer.plugin_state or {}
+            time.sleep(limits.next_wait(answer, route))
+            answer = self.check_model_polling(tenant_id, user_id, plugin_id, provider, model,
+                                              credentials, state)
+            limits.checked(answer)
+
+    # --- embeddings and rerank -------------------------------------------------
+
+    def invoke_text_embedding(self, tenant_id: str, user_id: str, plugin_id: str,
+                              provider: str, model: str, credentials: Optional[Dict[str, Any]],
+                              texts: Sequence[str], input_type: str = "document"
+                              ) -> EmbeddingResult:
+        """One vector per text, in order. ``input_type``: "document" or "query"."""
+        data = _model_request(provider, ModelType.TEXT_EMBEDDING.value, model, credentials)
+        data["texts"] = _check_texts(texts, "texts")
+        data["input_type"] = _check_text(input_type, "input_type")
+        return self._model_result(tenant_id, user_id, plugin_id, "text_embedding/invoke",
+                                  data, EmbeddingResult)
+
+    def invoke_multimodal_embedding(self, tenant_id: str, user_id: str, plugin_id: str,
+                                    provider: str, model: str,
+                                    credentials: Optional[Dict[str, Any]],
+                                    documents: Sequence[Any], input_type: str = "document"
+                                    ) -> EmbeddingResult:
+        """One vector per document: :class:`MultimodalInput` or ``{"content",
+        "content_type"}`` dicts (text, or an image as base64). Daemon 0.6.7+."""
+        data = _model_request(provider, ModelType.TEXT_EMBEDDING.value, model, credentials)
+        data["documents"] = [_multimodal_input(document, "documents[%d]" % index)
+                             for index, document in enumerate(_check_list(documents,
+                                                                          "documents"))]
+        data["input_type"] = _check_text(input_type, "input_type")
+        return self._model_result(tenant_id, user_id, plugin_id,
+                                  "multimodal_embedding/invoke", data, EmbeddingResult)
+
+    def get_text_embedding_num_tokens(self, tenant_id: str, user_id: str, plugin_id: str,
+                                      provider: str, model: str,
+                                      credentials: Optional[Dict[str, Any]],
+                                      texts: Sequence[str]) -> List[int]:
+        """Tokens of each text, in order."""
+        data = _model_request(provider, ModelType.TEXT_EMBEDDING.value, model, credentials)
+        data["texts"] = _check_texts(texts, "texts")
+        return self._model_result(tenant_id, user_id, plugin_id, "text_embedding/num_tokens",
+                                  data, _TextEmbeddingNumTokens).num_tokens
+
+    def invoke_rerank(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                      model: str, credentials: Optional[Dict[str, Any]], query: str,
+                      docs: Sequence[str], score_threshold: Optional[float] = None,
+                      top_n: Optional[int] = None) -> RerankResult:
+        """Rank ``docs`` by relevance to ``query``, best first; each keeps its index.
+        Without ``top_n`` every document that passes ``score_threshold`` comes back."""
+        data = _model_request(provider, ModelType.RERANK.value, model, credentials)
+        data["query"] = _check_text(query, "query")
+        data["docs"] = _check_texts(docs, "docs")
+        data.update(_rerank_limits(score_threshold, top_n, data["docs"]))
+        return self._model_result(tenant_id, user_id, plugin_id, "rerank/invoke", data,
+                                  RerankResult)
+
+    def invoke_multimodal_rerank(self, tenant_id: str, user_id: str, plugin_id: str,
+                                 provider: str, model: str,
+                                 credentials: Optional[Dict[str, Any]], query: Any,
+                                 docs: Sequence[Any], score_threshold: Optional[float] = None,
+                                 top_n: Optional[int] = None) -> RerankResult:
+        """Rerank with a :class:`MultimodalInput` query and documents (or their dicts)."""
+        data = _model_request(provider, ModelType.RERANK.value, model, credentials)
+        data["query"] = _multimodal_input(query, "query")
+        data["docs"] = [_multimodal_input(doc, "docs[%d]" % index)
+                        for index, doc in enumerate(_check_list(docs, "docs"))]
+        data.update(_rerank_limits(score_threshold, top_n, data["docs"]))
+        return self._model_result(tenant_id, user_id, plugin_id, "multimodal_rerank/invoke",
+                                  data, RerankResult)
+
+    # --- audio and moderation -----------------------------------------------------
+
+    def invoke_tts(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                   model: str, credentials: Optional[Dict[str, Any]], content_text: str,
+                   voice: str) -> Generator[bytes, None, None]:
+        """Speak ``content_text``: a generator of audio bytes as they arrive (join them,
+        or write each to a file). The wire carries hex; this decodes it."""
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        data = _model_request(provider, ModelType.TTS.value, model, credentials)
+        data["content_text"] = _check_text(content_text, "content_text")
+        data["voice"] = _check_text(voice, "voice")
+        data["tenant_id"] = target.tenant_id  # the daemon wants it in data too
+        chunks = self._model_stream(target, user_id, "tts/invoke", data, _TTSChunk)
+        return _decoded_audio(chunks, "POST " + target.path("tts/invoke"))
+
+    def get_tts_model_voices(self, tenant_id: str, user_id: str, plugin_id: str,
+                             provider: str, model: str, credentials: Optional[Dict[str, Any]],
+                             language: Optional[str] = None) -> List[TTSModelVoice]:
+        """The voices of a TTS model (those for ``language``, e.g. "de-DE", if given)."""
+        data = _model_request(provider, ModelType.TTS.value, model, credentials)
+        if language is not None:
+            data["language"] = _check_text(language, "language")
+        return self._model_result(tenant_id, user_id, plugin_id, "tts/model/voices", data,
+                                  _TTSVoices).voices
+
+    def invoke_speech_to_text(self, tenant_id: str, user_id: str, plugin_id: str,
+                              provider: str, model: str,
+                              credentials: Optional[Dict[str, Any]],
+                              file: Union[bytes, str, os.PathLike[str], IO[bytes]]) -> str:
+        """The text of an audio file: bytes, a path or a binary file object.
+
+        The daemon takes the audio as hex inside the JSON body; from a path or a file
+        the body is streamed (read and hex-encoded block by block), so memory does not
+        grow with the audio.
+        """
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        _check_text(user_id, "user_id")
+        data = _model_request(provider, ModelType.SPEECH2TEXT.value, model, credentials)
+        source = _audio_source(file)
+        return self._model_result(tenant_id, user_id, plugin_id, "speech2text/invoke", data,
+                                  _StringResult,
+                                  encode=lambda payload: _HexFileJSONBody(payload, "file",
+                                                                          source)).result
+
+    def invoke_moderation(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                          model: str, credentials: Optional[Dict[str, Any]], text: str
+                          ) -> bool:
+        """True if the moderation model flags ``text``."""
+        data = _model_request(provider, ModelType.MODERATION.value, model, credentials)
+        data["text"] = _check_text(text, "text")
+        return self._model_result(tenant_id, user_id, plugin_id, "moderation/invoke", data,
+                                  _BoolResult).result
+
+    # --- credentials and schemas ---------------------------------------------------
+
+    def validate_provider_credentials(self, tenant_id: str, user_id: str, plugin_id: str,
+                                      provider: str, credentials: Optional[Dict[str, Any]]
+                                      ) -> CredentialsValidationResult:
+        """Check a provider's credentials. Returns the result and the credentials the
+        plugin hands back (true in a boolean context); credentials the plugin refuses
+        raise :class:`CredentialsValidateFailedError`."""
+        data = {"provider": _check_text(provider, "provider"),
+                "credentials": _check_meta(credentials, "credentials")}
+        return self._model_result(tenant_id, user_id, plugin_id,
+                                  "model/validate_provider_credentials", data,
+                                  CredentialsValidationResult)
+
+    def validate_model_credentials(self, tenant_id: str, user_id: str, plugin_id: str,
+                                   provider: str, model_type: Union[ModelType, str],
+                                   model: str, credentials: Optional[Dict[str, Any]]
+                                   ) -> CredentialsValidationResult:
+        """Check the credentials of one model, as :meth:`validate_provider_credentials`."""
+        data = _model_request(provider, _model_type_text(model_type), model, credentials)
+        return self._model_result(tenant_id, user_id, plugin_id,
+                                  "model/validate_model_credentials", data,
+                                  CredentialsValidationResult)
+
+    def get_model_schema(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                         model_type: Union[ModelType, str], model: str,
+                         credentials: Optional[Dict[str, Any]]) -> Optional[AIModelEntity]:
+        """A model's declaration as the plugin gives it (customizable models included),
+        or None when the plugin does not know the model."""
+        data = _model_request(provider, _model_type_text(model_type), model, credentials)
+        return self._model_result(tenant_id, user_id, plugin_id, "model/schema", data,
+                                  _ModelSchema).model_schema
+
+    # --- shared ------------------------------------------------------------------
+
+    def _model_stream(self, target: _DispatchTarget, user_id: str, route: str,
+                      data: Dict[str, Any], chunk_type: Type[_E],
+                      first_token_timeout: Optional[float] = None
+                      ) -> Generator[_E, None, None]:
+        """The chunks of a model route; plugin errors come with credentials masked."""
+        chunks = self._dispatcher.stream(target, route, data, user_id=user_id,
+                                         chunk_type=chunk_type,
+                                         what="the %s request" % route, argument="data",
+                                         first_event_timeout=first_token_timeout)
+        return _masking_credentials(chunks, _secret_values(data.get("credentials")))
+
+    def _model_result(self, tenant_id: str, user_id: str, plugin_id: str, route: str,
+                      data: Dict[str, Any], chunk_type: Type[_E],
+                      encode: Optional[Callable[[Dict[str, Any]], Any]] = None) -> _E:
+        """The one answer of a model route (an empty stream is an error)."""
+        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        options: Dict[str, Any] = {} if encode is None else {"encode": encode}
+        try:
+            return self._dispatcher.result(target, route, data, user_id=user_id,
+                                           chunk_type=chunk_type,
+                                           what="the %s request" % route, argument="data",
+                                           **options)
+        except DifyPluginError as exc:
+            _mask_credentials(exc, _secret_values(data.get("credentials")))
+            raise
+
+    def _polling_call(self, target: _DispatchTarget, user_id: str, route: str,
+                      data: Dict[str, Any]) -> ModelPollingResult:
+        """A polling route: a dispatch request answered by one JSON envelope."""
+        _check_text(user_id, "user_id")
+        if self._dispatcher.package is not None:
+            raise InvalidArgumentError("the daemon does not serve %s by unique identifier "
+                                       "(/v2 has no polling); call it on the client, for "
+                                       "an installed plugin" % route, argument="plugin_id")
+        path = target.path(route)
+        body = _json_body(target.body({"user_id": user_id, "data": data}),
+                          "the %s request" % route, "data")
+        headers = target.headers()
+        headers["Accept"] = "application/json"
+        try:
+            answer = self._call("POST", path, body=body, headers=headers)
+        except DifyPluginError as exc:
+            _mask_credentials(exc, _secret_values(data.get("credentials")))
+            raise
+        return _parse(ModelPollingResult, answer, "POST " + path)
+
+    def _first_token_wait(self, value: Any) -> Optional[float]:
+        if value is _UNSET:
+            return self.config.first_token_timeout
+        return _check_seconds(value, "first_token_timeout")
+
+
+# --- requests: checking and shaping what model calls send ---------------------------
+
+
+def _model_request(provider: Any, model_type: str, model: Any, credentials: Any
+                   ) -> Dict[str, Any]:
+    """The fields every model route's ``data`` starts with."""
+    return {"provider": _check_text(provider, "provider"), "model": _check_text(model, "model"),
+            "model_type": model_type, "credentials": _check_meta(credentials, "credentials")}
+
+
+def _model_type_text(model_type: Any) -> str:
+    if isinstance(model_type, ModelType):
+        return model_type.value
+    return _check_text(model_type, "model_type")
+
+
+def _check_bool(value: Any, argument: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError("%s must be True or False, got %r" % (argument, value),
+                                   argument=argument)
+    return value
+
+
+def _check_list(values: Any, argument: str) -> List[Any]:
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise InvalidArgumentError("%s must be a list, got %s" % (argument,
+                                                                  type(values).__name__),
+                                   argument=argument)
+    return list(values)
+
+
+def _check_texts(values: Any, argument: str) -> List[str]:
+    """A list of strings (empty strings and an empty list allowed)."""
+    texts = _check_list(values, argument)
+    for index, text in enumerate(texts):
+        _check_text(text, "%s[%d]" % (argument, index), allow_empty=True)
+    return texts
+
+
+def _llm_request(provider: Any, model: Any, credentials: Any, prompt_messages: Any,
+                 model_parameters: Any, tools: Any, stop: Any, stream: bool,
+                 json_schema: Any) -> Dict[str, Any]:
+    """``data`` of llm/invoke and model/polling/start."""
+    data = _model_request(provider, ModelType.LLM.value, model, credentials)
+    data["prompt_messages"] = _prompt_messages_wire(prompt_messages)
+    data["model_parameters"] = _check_meta(model_parameters, "model_parameters")
+    data["tools"] = _tools_wire(tools)
+    data["stop"] = [] if stop is None else _check_texts(stop, "stop")
+    data["stream"] = stream
+    if json_schema is not None:
+        data["json_schema"] = _json_schema(json_schema)
+    return data
+
+
+def _json_schema(value: Any) -> Dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = _loads(value)
+        except ValueError as exc:
+            raise InvalidArgumentError("json_schema is not valid JSON: %s" % exc,
+                                       argument="json_schema") from None
+    if not isinstance(value, dict):
+        raise InvalidArgumentError("json_schema must be a JSON Schema object (a dict or its "
+                                   "JSON text)", argument="json_schema")
+    return value
+
+
+def _rerank_limits(score_threshold: Any, top_n: Any, docs: Sequence[Any]) -> Dict[str, Any]:
+    """``score_threshold`` and ``top_n`` as the daemon needs them. Its request struct holds
+    top_n as an int, so a null arrives at the plugin as 0, which plugins read as "keep
+    none": no top_n is sent as the number of documents."""
+    if score_threshold is not None and (isinstance(score_threshold, bool) or not isinstance(
+            score_threshold, (int, float))):
+        raise InvalidArgumentError("score_threshold must be a number or None, got %r"
+                                   % (score_threshold,), argument="score_threshold")
+    if top_n is not None:
+        _check_positive_int(top_n, "top_n")
+    return {"score_threshold": score_threshold,
+            "top_n": len(docs) if top_n is None else top_n}
+
+
+def _multimodal_input(value: Any, argument: str) -> Dict[str, Any]:
+    """``{"content", "content_type"}`` from a :class:`MultimodalInput` or a dict."""
+    if isinstance(value, MultimodalInput):
+        value = {"content": value.content, "content_type": value.content_type}
+    if not isinstance(value, dict):
+        raise InvalidArgumentError("%s must be a MultimodalInput or a dict with content and "
+                                   "content_type, got %s" % (argument, type(value).__name__),
+                                   argument=argument)
+    _check_text(value.get("content"), argument + ".content", allow_empty=True)
+    _check_text(value.get("content_type"), argument + ".content_type")
+    return dict(value)
+
+
+#: The role each typed prompt message must have on the wire.
+_FIXED_ROLES = ((SystemPromptMessage, "system"), (UserPromptMessage, "user"),
+                (AssistantPromptMessage, "assistant"), (ToolPromptMessage, "tool"),
+                (DeveloperPromptMessage, "developer"))
+
+
+def _prompt_messages_wire(messages: Any) -> List[Dict[str, Any]]:
+    items = _check_list(messages, "prompt_messages")
+    return [_prompt_message_wire(message, "prompt_messages[%d]" % index)
+            for index, message in enumerate(items)]
+
+
+def _prompt_message_wire(message: Any, argument: str) -> Dict[str, Any]:
+    """One prompt message in the daemon's shape, from an entity or a dict."""
+    if isinstance(message, PromptMessage):
+        for cls, fixed_role in _FIXED_ROLES:
+            if isinstance(message, cls) and str(message.role) != fixed_role:
+                raise InvalidArgumentError(
+                    "%s is a %s with role %r: pass its content by keyword, e.g. "
+                    "%s(content=...)" % (argument, cls.__name__, str(message.role),
+                                         cls.__name__), argument=argument)
+        raw = message.to_dict()
+    elif isinstance(message, dict):
+        raw = dict(message)
+    else:
+        raise InvalidArgumentError("%s must be a PromptMessage or a dict, got %s"
+                                   % (argument, type(message).__name__), argument=argument)
+    role = raw.get("role")
+    raw["role"] = role = role.value if isinstance(role, enum.Enum) else role
+    if not isinstance(role, str) or not role:
+        raise InvalidArgumentError("%s needs a role (system, user, assistant or tool)"
+                                   % argument, argument=argument)
+    if "content" in raw:
+        raw["content"] = _content_wire(raw["content"], argument + ".content")
+    if raw.get("tool_calls") is not None:
+        raw["tool_calls"] = [_tool_call_wire(call, "%s.tool_calls[%d]" % (argument, index))
+                             for index, call in enumerate(_check_list(
+                                 raw["tool_calls"], argument + ".tool_calls"))]
+    return _without_nulls(raw)
+
+
+def _without_nulls(values: Dict[str, Any]) -> Dict[str, Any]:
+    """The keys whose value is not None (what the daemon and the SDK take as unset)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _content_wire(content: Any, argument: str) -> Any:
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, (list, tuple)):
+        raise InvalidArgumentError("%s must be a string or a list of content parts, got %s"
+                                   % (argument, type(content).__name__), argument=argument)
+    return [_content_part_wire(part, "%s[%d]" % (argument, index))
+            for index, part in enumerate(content)]
+
+
+def _content_part_wire(part: Any, argument: str) -> Dict[str, Any]:
+    """One content part in the daemon's shape (OpenAI's text, image_url, input_audio
+    and file parts are converted)."""
+    if isinstance(part, PromptMessageContent):
+        raw = part.to_dict()
+    elif isinstance(part, dict):
+        raw = _openai_part(part, argument)
+    else:
+        raise InvalidArgumentError("%s must be a content part (TextPromptMessageContent, ...) "
+                                   "or a dict, got %s" % (argument, type(part).__name__),
+                                   argument=argument)
+    if not isinstance(raw.get("type"), str) or not raw["type"]:
+        raise InvalidArgumentError("%s needs a type (text, image, audio, video or document)"
+                                   % argument, argument=argument)
+    return _without_nulls(raw)
+
+
+def _openai_part(part: Dict[str, Any], argument: str) -> Dict[str, Any]:
+    kind = part.get("type")
+    if kind == "text" and "data" not in part and "text" in part:
+        rest = {key: value for key, value in part.items() if key not in ("type", "text")}
+        return dict({"type": "text", "data": part["text"]}, **rest)
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        converted = _file_part("image", url, argument)
+        if isinstance(image, dict) and image.get("detail"):
+            converted["detail"] = image["detail"]
+        return converted
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        audio = audio if isinstance(audio, dict) else {}
+        audio_format = str(audio.get("format") or "")
+        return {"type": "audio", "base64_data": audio.get("data") or "", "format": audio_format,
+                "mime_type": _mime_type_for("x." + audio_format) if audio_format else ""}
+    if kind == "file":
+        file = part.get("file")
+        file = file if isinstance(file, dict) else {}
+        converted = _file_part("document", file.get("file_data") or file.get("url"), argument)
+        if file.get("filename"):
+            converted["filename"] = file["filename"]
+        return converted
+    return dict(part)
+
+
+def _file_part(kind: str, url: Any, argument: str) -> Dict[str, Any]:
+    """A file part from a URL, or from a ``data:<mime>;base64,...`` URL."""
+    if not isinstance(url, str) or not url:
+        raise InvalidArgumentError("%s has no URL or data URL" % argument, argument=argument)
+    if url.startswith("data:"):
+        header, _, payload = url[5:].partition(",")
+        mime_type = header.split(";")[0]
+        if not header.endswith(";base64"):
+            raise InvalidArgumentError("%s: only base64 data URLs are supported" % argument,
+                                       argument=argument)
+        return {"type": kind, "base64_data": payload, "mime_type": mime_type,
+                "format": mime_type.rpartition("/")[2]}
+    from urllib.parse import urlsplit
+
+    extension = os.path.splitext(urlsplit(url).path)[1]
+    return {"type": kind, "url": url, "format": extension.lstrip(".").lower(),
+            "mime_type": _mime_type_for(url)}
+
+
+def _mime_type_for(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or ""
+
+
+def _tool_call_wire(call: Any, argument: str) -> Dict[str, Any]:
+    if isinstance(call, AssistantToolCall):
+        raw = call.to_dict()
+    elif isinstance(call, dict):
+        raw = dict(call)
+    else:
+        raise InvalidArgumentError("%s must be an AssistantToolCall or a dict, got %s"
+                                   % (argument, type(call).__name__), argument=argument)
+    function = raw.get("function")
+    if isinstance(function, AssistantToolCallFunction):
+        function = function.to_dict()
+    if not isinstance(function, dict):
+        raise InvalidArgumentError("%s needs a function {name, arguments}" % argument,
+                                   argument=argument)
+    arguments = function.get("arguments")
+    if arguments is not None and not isinstance(arguments, str):  # OpenAI-like objects
+        arguments = _json_body(arguments, argument + ".function.arguments",
+                               argument).decode("utf-8")
+    raw["function"] = dict(function, arguments=arguments or "")
+    raw.setdefault("type", "function")
+    return raw
+
+
+def _tools_wire(tools: Any) -> List[Dict[str, Any]]:
+    """``{name, description, parameters}`` per tool; OpenAI's ``{"type": "function",
+    "function": {...}}`` is unwrapped."""
+    if tools is None:
+        return []
+    result = []
+    for index, tool in enumerate(_check_list(tools, "tools")):
+        argument = "tools[%d]" % index
+        if isinstance(tool, PromptMessageTool):
+            tool = {"name": tool.name, "description": tool.description,
+                    "parameters": tool.parameters}
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            tool = tool["function"]
+        if not isinstance(tool, dict):
+            raise InvalidArgumentError("%s must be a PromptMessageTool or a dict" % argument,
+                                       argument=argument)
+        parameters = tool.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise InvalidArgumentError("%s.parameters must be a JSON Schema object" % argument,
+                                       argument=argument)
+        result.append({"name": _check_text(tool.get("name"), argument + ".name"),
+                       "description": _check_text(tool.get("description") or "",
+                                                  argument + ".description",
+                                                  allow_empty=True),
+                       "parameters": parameters or {}})
+    return result
+
+
+class _HexFileJSONBody:
+    """A JSON request body one of whose ``data`` values is the hex of a file, sent as it
+    is read: the text around the value is encoded at once, the file block by block, so
+    memory does not grow with the file. ``length`` (for Content-Length) is known up
+    front: two hex digits per byte."""
+
+    def __init__(self, payload: Dict[str, Any], key: str, source: _UploadSource) -> None:
+        marker = "dify-plugin-client-hex-" + os.urandom(16).hex()
+        data = payload["data"]
+        data[key] = marker
+        try:
+            encoded = _json_body(payload, "the request data", "data")
+        finally:
+            data[key] = "<hex of %s>" % _format_size(source.size)
+        self.head, _, self.tail = encoded.partition(marker.encode("ascii"))
+        self.source = source
+        self.argument = key
+        self.length = len(self.head) + 2 * source.size + len(self.tail)
+
+    def blocks(self) -> Iterator[bytes]:
+        yield self.head
+        for block in _file_blocks(self.source, self.argument):
+            yield binascii.b2a_hex(block)
+        yield self.tail
+
+
+def _audio_source(file: Any) -> _UploadSource:
+    """The audio to send, of a known size: from a path or a seekable file it is read while
+    it is sent; a pipe is read first (its size is needed for the Content-Length)."""
+    if hasattr(file, "read") and not _seekable(file):
+        blocks: List[bytes] = []
+        size = 0
+        while True:
+            block = file.read(_HEX_BLOCK)
+            if not isinstance(block, bytes):
+                raise InvalidArgumentError("file must be opened in binary mode ('rb')",
+                                           argument="file")
+            if not block:
+                break
+            size += len(block)
+            blocks.append(block)
+            if size > _MAX_AUDIO_SIZE:
+                break
+        source = _UploadSource(data=b"".join(blocks), size=size)
+    else:
+        source = _UploadSource.open(file, "file", sys.maxsize)  # nothing is read here
+    if source.size > _MAX_AUDIO_SIZE:
+        raise InvalidArgumentError("file is over %s; nothing was sent"
+                                   % _format_size(_MAX_AUDIO_SIZE), argument="file")
+    return source
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _file_blocks(source: _UploadSource, argument: str) -> Iterator[Any]:
+    """The bytes of an upload source in blocks of _HEX_BLOCK."""
+    if source.data is not None:
+        view = memoryview(source.data)
+        for start in range(0, len(view), _HEX_BLOCK):
+            yield view[start:start + _HEX_BLOCK]
+        return
+    handle = open(source.path, "rb") if source.path is not None else source.fileobj
+    try:
+        left = source.size
+        while left > 0:
+            block = handle.read(min(_HEX_BLOCK, left))  # type: ignore[union-attr]
+            if not isinstance(block, bytes):
+                raise InvalidArgumentError("%s must be opened in binary mode ('rb')"
+                                           % argument, argument=argument)
+            if not block:
+                raise InvalidArgumentError("%s got shorter while it was being sent"
+                                           % argument, argument=argument)
+            left -= len(block)
+            yield block
+    finally:
+        if source.path is not None:
+            handle.close()  # type: ignore[union-attr]
+
+
+# --- answers ------------------------------------------------------------------------
+
+
+def _assemble_llm_result(chunks: Iterator[LLMResultChunk], route: str) -> LLMResult:
+    """One LLMResult from a stream of chunks: the content joined, tool calls merged
+    (pieces of one call by its id), the last usage, finish reason and fingerprint."""
+    texts: List[str] = []
+    parts: List[Any] = []
+    tool_calls: List[AssistantToolCall] = []
+    first = last = None
+    usage = finish_reason = fingerprint = opaque_body = None
+    for chunk in chunks:
+        first = first or chunk
+        last = chunk
+        message = chunk.delta.message
+        if isinstance(message.content, str):
+            texts.append(message.content)
+        elif message.content:
+            parts.extend(_text_parts(texts))
+            texts = []
+            parts.extend(message.content)
+        _merge_tool_calls(tool_calls, message.tool_calls)
+        usage = chunk.delta.usage or usage
+        finish_reason = chunk.delta.finish_reason or finish_reason
+        fingerprint = chunk.system_fingerprint or fingerprint
+        opaque_body = message.opaque_body if message.opaque_body is not None else opaque_body
+    if first is None or last is None:
+        raise InvalidResponseError("the daemon's stream ended without a result (zero chunks); "
+                                   "the plugin answered nothing", route=route)
+    content: Any = "".join(texts) if not parts else parts + _text_parts(texts)
+    message = AssistantPromptMessage(content=content, tool_calls=tool_calls,
+                                     opaque_body=opaque_body)
+    return LLMResult(model=first.model or last.model, message=message, usage=usage,
+                     system_fingerprint=fingerprint, finish_reason=finish_reason)
+
+
+def _text_parts(texts: List[str]) -> List[Any]:
+    text = "".join(texts)
+    return [TextPromptMessageContent(data=text)] if text else []
+
+
+def _merge_tool_calls(merged: List[AssistantToolCall], calls: List[AssistantToolCall]
+                      ) -> None:
+    """Add streamed tool calls to ``merged``: a piece with the id of a call seen (or with
+    no id) continues that call; arguments arrive in pieces and are joined."""
+    for call in calls:
+        target = None
+        if call.id:
+            target = next((seen for seen in merged if seen.id == call.id), None)
+        elif merged:
+            target = merged[-1]
+        function = call.function or AssistantToolCallFunction()
+        if target is None:
+            merged.append(AssistantToolCall(id=call.id, type=call.type or "function",
+                                            function=AssistantToolCallFunction(
+                                                name=function.name,
+                                                arguments=function.arguments)))
+            continue
+        if target.function is None:
+            target.function = AssistantToolCallFunction()
+        target.function.name = target.function.name or function.name
+        target.function.arguments += function.arguments
+
+
+def _decoded_audio(chunks: Generator[_TTSChunk, None, None], route: str
+                   ) -> Generator[bytes, None, None]:
+    try:
+        for chunk in chunks:
+            try:
+                yield binascii.a2b_hex(chunk.result)
+            except (binascii.Error, ValueError):
+                raise ResponseValidationError("a TTS chunk's audio is not hex: %s"
+                                              % _short_repr(chunk.result, 40),
+                                              path="data.result", route=route) from None
+    finally:
+        chunks.close()
+
+
+class _PollingLimits:
+    """When poll_llm must stop: the caller's timeout, and the plugin's max_attempts and
+    expires_after_seconds (the latest answer that gives them counts)."""
+
+    def __init__(self, started: float, timeout: Optional[float],
+                 answer: ModelPollingResult) -> None:
+        self.started = started
+        self.deadline = None if timeout is None else started + timeout
+        self.timeout = timeout
+        self.checks = 0
+        self.max_attempts: Optional[int] = None
+        self.expires: Optional[float] = None
+        self._take(answer)
+
+    def _take(self, answer: ModelPollingResult) -> None:
+        if answer.max_attempts:
+            self.max_attempts = answer.max_attempts
+        if answer.expires_after_seconds:
+            self.expires = self.started + answer.expires_after_seconds
+
+    def checked(self, answer: ModelPollingResult) -> None:
+        self.checks += 1
+        self._take(answer)
+
+    def next_wait(self, answer: ModelPollingResult, route: str) -> float:
+        wait = answer.next_check_after_seconds
+        wait = _POLL_DEFAULT_INTERVAL if not wait else min(max(float(wait),
+                                                               _POLL_MIN_INTERVAL),
+                                                           _POLL_MAX_INTERVAL)
+        due = time.monotonic() + wait
+        if self.max_attempts is not None and self.checks >= self.max_attempts:
+            raise TimeoutException("the polled LLM call is still running after %d checks "
+                                   "(the plugin's max_attempts)" % self.checks, route=route)
+        if self.expires is not None and due > self.expires:
+            raise TimeoutException("the polled LLM call is still running and its state "
+                                   "expires before the next check (expires_after_seconds)",
+                                   route=route)
+        if self.deadline is not None and due > self.deadline:
+            raise TimeoutException("the polled LLM call is still running after %.0f s"
+                                   % (self.timeout or 0.0), route=route,
+                                   hint="raise poll_llm's timeout")
+        return wait
+
+
+def _polling_outcome(answer: ModelPollingResult, route: str) -> Optional[LLMResult]:
+    """The result of a finished polled call, None while it runs; a failure raises."""
+    status = answer.status
+    if status == ModelPollingStatus.SUCCEEDED:
+        if answer.result is None:
+            raise InvalidResponseError("the polled LLM call succeeded without a result",
+                                       route=route)
+        return answer.result
+    if status == ModelPollingStatus.FAILED:
+        text = answer.error or "the plugin reported no reason"
+        raise PluginInvokeError("the polled LLM call failed: %s" % text, invoke_message=text,
+                                route=route)
+    if status != ModelPollingStatus.RUNNING:
+        raise InvalidResponseError("the polled LLM call has an unknown status %r" % status,
+                                   route=route)
+    if not answer.plugin_state:
+        raise InvalidResponseError("the polled LLM call is running without a plugin_state "
+                                   "to check it with", route=route)
+    return None
+
+
+# --- credentials never leave in an error ----------------------------------------
+
+
+def _secret_values(credentials: Any) -> List[str]:
+    """Every string in the credentials long enough to mask, longest first."""
+    found: Set[str] = set()
+    pending = [credentials]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if len(value) >= _MIN_REDACTED_KEY:
+                found.add(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    return sorted(found, key=len, reverse=True)
+
+
+def _masked(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
+
+
+def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
+    """Replace every credential value in the error's texts with ***."""
+    if not secrets:
+        return
+    for name in ("message", "hint", "invoke_message", "description", "invoke_args",
+                 "daemon_args"):
+        if hasattr(error, name):
+            setattr(error, name, _masked(getattr(error, name), secrets))
+    error.args = tuple(_masked(list(error.args), secrets))
+
+
+def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
+                         ) -> Generator[_E, None, None]:
+    """``chunks``, with credentials masked in any error the stream raises."""
+    try:
+        yield from chunks
+    except DifyPluginError as exc:
+        _mask_credentials(exc, secrets)
+        raise
+
+
+# =============================================================================
+# Client: tool credentials and runtime parameters
+# =============================================================================
+
+
+def _context_fields(**values: Optional[str]) -> Dict[str, str]:
+    """The optional top-level ids of a dispatch request (conversation_id, app_id,
+    message_id): checked, and left out when None."""
+    return {name: _check_text(value, name) for name, value in values.items()
+            if value is not None}
+
+
+def _check_credential_type(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if value not in _CREDENTIAL_TYPES:
+        raise InvalidArgumentError("credential_type must be one of %s, got %r"
+                                   % (", ".join(_CREDENTIAL_TYPES), value),
+                                   argument="credential_type")
+    return str(value)
+
+
+def _plugin_provider(plugin_id: Any, provider: Any) -> Tuple[str, str]:
+    """(plugin id, provider name) for the methods that take both, as Dify's do: the
+    provider is its short name or the full ``plugin_id/provider_name``."""
+    plugin_id = _check_plugin_id(plugin_id)
+    if isinstance(provider, str) and "/" in provider:
+        owner, name = _parse_provider_id(provider, "provider")
+        if owner != plugin_id:
+            raise InvalidArgumentError("provider %r is a provider of %s, not of %s"
+                                       % (provider, owner, plugin_id), argument="provider")
+        return plugin_id, name
+    return plugin_id, _check_text(provider, "provider")
+
+
+class _ToolCredentials(_ClientCore):
+    """Check a tool provider's credentials; read a tool's runtime parameters."""
+
+    def validate_tool_credentials(self, tenant_id: str, user_id: str, provider: str,
+                                  credentials: Optional[Dict[str, Any]]) -> bool:
+        """Ask the plugin whether ``credentials`` work for the tool ``provider``
+        (``organization/plugin_name/provider_name``).
+
+        True when they do. Plugins usually refuse bad credentials by raising
+        :class:`ToolProviderCredentialValidationError` (a :class:`PluginInvokeError`)
+        rather than answering False; both mean "not valid". (Dify calls this
+        ``validate_provider_credentials``; that name is left to the model providers.)
+        """
+        plugin_id, provider_name = _parse_provider_id(provider, "provider")
+        data = {"provider": provider_name,
+                "credentials": _check_meta(credentials, "credentials")}
+        answer = self._dispatcher.result(
+            _DispatchTarget(tenant_id, plugin_id=plugin_id), "tool/validate_credentials", data,
+            user_id=user_id, chunk_type=_BoolResult, what="credentials",
+            argument="credentials")
+        return answer.result
+
+    def get_runtime_parameters(self, tenant_id: str, user_id: str, provider: str,
+                               credentials: Optional[Dict[str, Any]], tool: str,
+                               conversation_id: Optional[str] = None,
+                               app_id: Optional[str] = None,
+                               message_id: Optional[str] = None) -> List[ToolParameter]:
+        """The parameters the plugin computes at run time for a tool that declares
+        ``has_runtime_parameters``.
+
+        A plugin that answers nothing is an :class:`InvalidResponseError`: plugins
+        built on dify_plugin 0.10.2 answer every such request with an empty stream.
+        """
+        plugin_id, provider_name = _parse_provider_id(provider, "provider")
+        data = {"provider": provider_name, "tool": _check_text(tool, "tool"),
+                "credentials": _check_meta(credentials, "credentials")}
+        context = _context_fields(conversation_id=conversation_id, app_id=app_id,
+                                  message_id=message_id)
+        try:
+            answer = self._dispatcher.result(
+                _DispatchTarget(tenant_id, plugin_id=plugin_id),
+                "tool/get_runtime_parameters", data, user_id=user_id,
+                chunk_type=_RuntimeParameters, top_level=context, what="credentials",
+                argument="credentials")
+        except InvalidResponseError as exc:
+            if type(exc) is InvalidResponseError and exc.hint is None:
+                exc.hint = ("plugins built on dify_plugin 0.10.2 do not answer this request "
+                            "(the SDK has no handler for it)")
+            raise
+        return answer.parameters
+
+
+# =============================================================================
+# Client: OAuth
+# =============================================================================
+#
+# The three OAuth steps of a tool provider or a trigger provider that declares an
+# oauth_schema. The plugin is named as Dify names it: plugin_id, then the provider.
+
+
+def _callback_request_hex(request: Any) -> str:
+    """raw_http_request of an OAuth callback: a :class:`RawHttpRequest`, the raw request
+    as received (bytes, or hex text), or the callback URL the browser came back to (a
+    GET of it is made up)."""
+    if isinstance(request, str) and "://" in request:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(_check_text(request, "request"))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgumentError("request must be the raw HTTP request or the callback "
+                                       "URL (http or https), got %s" % _short_repr(request),
+                                       argument="request")
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        try:
+            request = RawHttpRequest("GET", target, [("Host", parts.netloc)])
+        except HttpMessageError as exc:
+            raise InvalidArgumentError("request: %s" % exc.message, argument="request") from None
+    return _raw_request_hex(request, "request")
+
+
+class _OAuth(_ClientCore):
+    """OAuth of tool and trigger providers: the authorization URL, the credentials from
+    the callback request, and their refresh."""
+
+    def get_authorization_url(self, tenant_id: str, user_id: str, plugin_id: str,
+                              provider: str, redirect_uri: str,
+                              system_credentials: Optional[Dict[str, Any]]
+                              ) -> PluginOAuthAuthorizationUrlResponse:
+        """The URL to send the user to; ``system_credentials`` are the OAuth client's
+        settings (``oauth_schema.client_schema``: client id, secret...)."""
+        target, data = self._oauth_request(tenant_id, plugin_id, provider, redirect_uri,
+                                           system_credentials)
+        return self._dispatcher.result(
+            target, "oauth/get_authorization_url", data, user_id=user_id,
+            chunk_type=PluginOAuthAuthorizationUrlResponse, what="system_credentials",
+            argument="system_credentials")
+
+    def get_credentials(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
+                        redirect_uri: str, system_credentials: Optional[Dict[str, Any]],
+                        request: Union[bytes, str]) -> PluginOAuthCredentialsResponse:
+        """The credentials the provider grants, read by the plugin from the callback
+        ``request``: the raw HTTP request as received (bytes: request line, headers,
+        blank line, body), or the callback URL (a plain GET of it is sent, with only a
+        Host header; most plugins read just ``?code=``)."""
+        target, data = self._oauth_request(tenant_id, plugin_id, provider, redirect_uri,
+                                           system_credentials)
+        data["raw_http_request"] = _callback_request_hex(request)
+        return self._dispatcher.result(
+            target, "oauth/get_credentials", data, user_id=user_id,
+            chunk_type=PluginOAuthCredentialsResponse, what="system_credentials",
+            argument="system_credentials")
+
+    def refresh_credentials(self, tenant_id: str, user_id: str, plugin_id: str,
+                            provider: str, redirect_uri: str,
+                            system_credentials: Optional[Dict[str, Any]],
+                            credentials: Dict[str, Any]) -> PluginOAuthCredentialsResponse:
+        """New credentials for expiring ones (``credentials`` as get_credentials gave)."""
+        target, data = self._oauth_request(tenant_id, plugin_id, provider, redirect_uri,
+                                           system_credentials)
+        if not isinstance(credentials, dict):
+            raise InvalidArgumentError("credentials must be a dict, got %s"
+                                       % _type_name(credentials), argument="credentials")
+        data["credentials"] = credentials
+        return self._dispatcher.result(
+            target, "oauth/refresh_credentials", data, user_id=user_id,
+            chunk_type=PluginOAuthCredentialsResponse, what="credentials",
+            argument="credentials")
+
+    @staticmethod
+    def _oauth_request(tenant_id: str, plugin_id: str, provider: str, redirect_uri: str,
+                       system_credentials: Optional[Dict[str, Any]]
+                       ) -> Tuple[_DispatchTarget, Dict[str, Any]]:
+        plugin_id, provider_name = _plugin_provider(plugin_id, provider)
+        data = {"provider": provider_name,
+                "redirect_uri": _check_text(redirect_uri, "redirect_uri"),
+                "system_credentials": _check_meta(system_credentials, "system_credentials")}
+        return _DispatchTarget(tenant_id, plugin_id=plugin_id), data
+
+
+# =============================================================================
+# Client: dynamic select
+# =============================================================================
+
+
+class _DynamicSelect(_ClientCore):
+    """The options of dynamic-select parameters (tools, trigger subscriptions, events)."""
+
+    def fetch_dynamic_select_options(self, tenant_id: str, user_id: str, plugin_id: str,
+                                     provider: str, action: str,
+                                     credentials: Optional[Dict[str, Any]], parameter: str,
+                                     *, credential_type: Optional[str] = None
+                                     ) -> PluginDynamicSelectOptionsResponse:
+        """The options the plugin offers for ``parameter``.
+
+        ``action`` (the daemon's provider_action) says whose parameter it is: a tool's
+        name, ``"provider"`` for a trigger provider's subscription constructor, or a
+        trigger event's name. ``credential_type`` (api-key, oauth2, unauthorized) tells
+        the plugin which kind of ``credentials`` it gets.
+        """
+        plugin_id, provider_name = _plugin_provider(plugin_id, provider)
+        data: Dict[str, Any] = {
+            "provider": provider_name, "provider_action": _check_text(action, "action"),
+            "parameter": _check_text(parameter, "parameter"),
+            "credentials": _check_meta(credentials, "credentials")}
+        if _check_credential_type(credential_type) is not None:
+            data["credential_type"] = credential_type
+        return self._dispatcher.result(
+            _DispatchTarget(tenant_id, plugin_id=plugin_id),
+            "dynamic_select/fetch_parameter_options", data, user_id=user_id,
+            chunk_type=PluginDynamicSelectOptionsResponse, what="credentials",
+            argument="credentials")
+
+
+# =============================================================================
+# Client: management additions
+# =============================================================================
+
+
+def _check_category(category: Any) -> str:
+    value = getattr(category, "value", category)  # an enum of categories works too
+    if not isinstance(value, str) or not _CATEGORY_RE.match(value):
+        raise InvalidArgumentError("category must be one of %s, got %r"
+                                   % (", ".join(PLUGIN_CATEGORIES), category),
+                                   argument="category")
+    return value
+
+
+def _category_filters(query: Optional[str], tags: Optional[Sequence[str]],
+                      language: Optional[str]) -> Dict[str, Any]:
+    """The optional filters of /:category/list, checked as the daemon bounds them."""
+    filters: Dict[str, Any] = {}
+    if query is not None:
+        if not isinstance(query, str) or len(query) > 256:
+            raise InvalidArgumentError("query must be a string of at most 256 characters",
+                                       argument="query")
+        if query:
+            filters["query"] = _check_text(query, "query")
+    if tags is not None:
+        if isinstance(tags, (str, bytes)) or not hasattr(tags, "__iter__"):
+            raise InvalidArgumentError("tags must be a list of tag names, got %r" % (tags,),
+                                       argument="tags")
+        tag_list = [_check_text(tag, "tags[%d]" % index) for index, tag in enumerate(tags)]
+        if len(tag_list) > 128:
+            raise InvalidArgumentError("tags has %d items; the daemon accepts at most 128"
+                                       % len(tag_list), argument="tags")
+        if tag_list:
+            filters["tags"] = tag_list
+    if language is not None:
+        filters["language"] = _check_text(language, "language")
+    return filters
+
+
+class _ManagementAdditions(_ClientCore):
+    """Installed plugins by category (ids, filtered pages) and model provider bindings."""
+
+    def list_installed_plugin_ids(self, tenant_id: str, category: str) -> List[str]:
+        """The ids (``author/name``) of the tenant's installed plugins of ``category``
+        (tool, model, extension, agent-strategy, datasource, trigger), newest first.
+        Daemon 0.6.10 and later."""
+        path = self._management(tenant_id, "installation/ids")
+        data = self._call("GET", path, query={"category": _check_category(category)})
+        return _parse(_InstalledPluginIds, data, "GET " + path).plugin_ids
+
+    def list_plugins_by_category(self, tenant_id: str, category: str, page: int = 1,
+                                 page_size: int = MAX_PAGE_SIZE, *,
+                                 query: Optional[str] = None,
+                                 tags: Optional[Sequence[str]] = None,
+                                 language: Optional[str] = None
+                                 ) -> PluginListWithoutTotalResponse:
+        """One page of the tenant's installed plugins of ``category``, newest first,
+        filtered by the daemon: ``query`` (a case-insensitive substring of the plugin
+        id, name, label or description, the last two in ``language``: en_US, zh_Hans,
+        ja_JP or pt_BR) and ``tags`` (plugins with any of these manifest tags).
+
+        Daemon 0.6.2 and later; the filters need 0.6.10 (earlier daemons ignore them).
+        """
+        _check_page(page, page_size)
+        path = self._management(tenant_id, "%s/list" % _check_category(category))
+        params: Dict[str, Any] = {"page": page, "page_size": page_size}
+        params.update(_category_filters(query, tags, language))
+        data = self._call("GET", path, query=params)
+        return _parse(PluginListWithoutTotalResponse, data, "GET " + path)
+
+    def iter_plugins_by_category(self, tenant_id: str, category: str, *,
+                                 query: Optional[str] = None,
+                                 tags: Optional[Sequence[str]] = None,
+                                 language: Optional[str] = None,
+                                 page_size: int = MAX_PAGE_SIZE) -> Iterator[PluginEntity]:
+        """Every plugin :meth:`list_plugins_by_category` lists, page after page while
+        the daemon says ``has_more``."""
+        seen: Set[str] = set()
+        page = 1
+        while True:
+            answer = self.list_plugins_by_category(tenant_id, category, page, page_size,
+                                                   query=query, tags=tags, language=language)
+            fresh = [item for item in answer.list if item.id not in seen]
+            for item in fresh:
+                seen.add(item.id)
+                yield item
+            if not answer.has_more or not fresh:  # nothing new: stop rather than loop
+                return
+            page += 1
+
+    def list_model_plugin_bindings(self, tenant_id: str) -> List[ModelPluginBinding]:
+        """One row per model provider the tenant has installed: which plugin (id,
+        identifier, installation, version, source, runtime) provides it. Daemon 0.6.10
+        and later."""
+        path = self._management(tenant_id, "models/bindings")
+        return _parse_list(ModelPluginBinding, self._call("GET", path), "GET " + path)
+
+
+# =============================================================================
+# Client: remote debugging and assets
+# =============================================================================
+
+
+class _DebuggingAndAssets(_ClientCore):
+    """The tenant's remote-debugging key; plugin assets (icons) and package files."""
+
+    def get_debugging_key(self, tenant_id: str) -> str:
+        """The key a plugin under development uses to connect to this daemon for the
+        tenant (its REMOTE_INSTALL_KEY). The same key each time for a tenant. Only
+        daemons started with PLUGIN_REMOTE_INSTALLING_ENABLED=true serve it."""
+        path = "/plugin/%s/debugging/key" % _check_tenant(tenant_id)
+        try:
+            data = self._call("POST", path)
+        except HTTPStatusError as exc:
+            if exc.status_code == 404:
+                exc.hint = ("this daemon does not serve remote debugging: it needs "
+                            "PLUGIN_REMOTE_INSTALLING_ENABLED=true")
+            raise
+        return _parse(_DebuggingKey, data, "POST " + path).key
+
+    def fetch_asset(self, tenant_id: str, id: str) -> bytes:
+        """An asset's bytes by its id: the ``icon`` (or ``icon_dark``) value of an
+        installed plugin's declaration. A missing asset is a
+        :class:`PluginDaemonNotFoundError` (the daemon answers it with an empty body)."""
+        asset_id = _check_text(id, "id")
+        if "/" in asset_id or asset_id in (".", ".."):
+            raise InvalidArgumentError("id is an asset id such as <sha256>.svg, got %r"
+                                       % asset_id, argument="id")
+        path = "/plugin/%s/asset/%s" % (_check_tenant(tenant_id), asset_id)
+        return self._fetch_bytes(path, None, "no asset %s on the daemon" % asset_id, None)
+
+    def extract_asset(self, tenant_id: str, plugin_unique_identifier: str,
+                      file_path: str) -> bytes:
+        """A file of an uploaded package's ``_assets/`` folder; ``file_path`` is relative
+        to that folder (``icon.svg``, not ``_assets/icon.svg``). A file that is not
+        there is a :class:`PluginDaemonNotFoundError`."""
+        path = "/plugin/%s/extract-asset/" % _check_tenant(tenant_id)
+        identifier = _check_identifier(plugin_unique_identifier)
+        name = _check_text(file_path, "file_path")
+        query = {"plugin_unique_identifier": identifier, "file_path": name}
+        return self._fetch_bytes(
+            path, query, "no file %s in the _assets/ folder of %s" % (name, identifier),
+            "file_path is relative to the package's _assets/ folder (e.g. icon.svg); other "
+            "files of the package cannot be read this way")
+
+    def _fetch_bytes(self, path: str, query: Optional[Dict[str, str]], missing: str,
+                     hint: Optional[str]) -> bytes:
+        route = "GET " + path
+        response = self._transport.request("GET", path, query=query)
+        content_type = response.headers.get("content-type", "")
+        if response.status_code != 200 or content_type.startswith("application/json"):
+            data = _decode_envelope(response, route)  # an error envelope raises
+            raise InvalidResponseError("the daemon answered JSON instead of the file: %s"
+                                       % _short_repr(data), route=route)
+        if not response.content:
+            raise PluginDaemonNotFoundError("%s (the daemon answered an empty body)" % missing,
+                                            http_status=200, route=route, hint=hint)
+        content: bytes = response.content
+        return content
+
+
+# =============================================================================
+# Client: packages by unique identifier (/v2)
+# =============================================================================
+#
+# /v2/invoke addresses a package by its unique identifier instead of a tenant's
+# installation: dispatch routes under /v2/invoke/dispatch/ (X-Plugin-Unique-Identifier,
+# tenant_id in the body) and the manifest at /v2/invoke/extract. `by_identifier` gives
+# a view of the client whose dispatcher sends every dispatch request there: each
+# dispatch method of every route group works on it unchanged. The daemon runs the
+# package only if some runtime of it is up (installed for any tenant, or connected for
+# remote debugging); an uploaded-only package can be read (extract) but not run.
+
+if TYPE_CHECKING:
+    _ClientT = TypeVar("_ClientT", bound="_V2")
+
+
+class _V2(_Tools):
+    """Run and read packages by unique identifier (/v2), without a tenant installation.
+
+    A subclass of the tools group: on a package view, tool declarations (for casting
+    invoke parameters, and fetch_tool_provider) come from the package's manifest.
+    """
+
+    #: The package a view made by :meth:`by_identifier` runs; None on the client itself.
+    _package_identifier: Optional[str] = None
+
+    @property
+    def package_identifier(self) -> Optional[str]:
+        """The unique identifier this view sends dispatch requests for (None: the
+        tenant's installed plugins, as usual)."""
+        return self._package_identifier
+
+    def extract_plugin(self, plugin_unique_identifier: str) -> PluginDecodeResponse:
+        """An uploaded package's manifest (original icon names), unique identifier and
+        signature verification, read from the stored package; no tenant involved.
+        Daemon 0.6.1 and later."""
+        identifier = _check_identifier(plugin_unique_identifier)
+        data = self._call("GET", "/v2/invoke/extract",
+                          headers={"X-Plugin-Unique-Identifier": identifier})
+        return _parse(PluginDecodeResponse, data, "GET /v2/invoke/extract")
+
+    def by_identifier(self: _ClientT, plugin_unique_identifier: str) -> _ClientT:
+        """A view of this client whose dispatch methods run the package
+        ``plugin_unique_identifier`` through /v2 instead of the plugin installed for the
+        tenant: ``client.by_identifier(uid).invoke(tenant, user, provider, tool, ...)``,
+        and the same for every other dispatch method (the tenant id is still given; the
+        daemon does not check it against installations). Calls must name the package's
+        own plugin. Other methods behave as on the client, except tool declarations,
+        which come from the package's manifest.
+
+        The view shares the client's connections and settings; closing either closes
+        idle connections only. Daemon 0.5.5 and later (tool declarations: 0.6.1). The
+        daemon answers "plugin runtime not found" unless a runtime of the package is up
+        (it is installed for some tenant, or connected for remote debugging).
+        """
+        identifier = _check_identifier(plugin_unique_identifier)
+        view = object.__new__(type(self))  # a shallow copy (without importing copy)
+        view.__dict__.update(self.__dict__)
+        view._dispatcher = _Dispatcher(self._transport, self.config, package=identifier)
+        view._package_identifier = identifier
+        view._declarations = {}  # the view's own: another version than the installed one
+        view._declarations_lock = _thread.allocate_lock()
+        return view
+
+    def _fetch_tool_provider(self, tenant_id: str, plugin_id: str, provider_name: str
+                             ) -> PluginToolProviderEntity:
+        identifier = self._package_identifier
+        if identifier is None:
+            return super()._fetch_tool_provider(tenant_id, plugin_id, provider_name)
+        _check_tenant(tenant_id)
+        if _plugin_id_of(identifier) != plugin_id:
+            raise InvalidArgumentError("this client view runs the package %s; the provider "
+                                       "belongs to %s" % (identifier, plugin_id),
+                                       argument="provider")
+        declaration = self.extract_plugin(identifier).manifest.tool
+        if declaration is None or declaration.identity.name != provider_name:
+            raise PluginNotFoundError("package %s has no tool provider %s" % (identifier,
+                                                                             provider_name),
+                                      route="GET /v2/invoke/extract")
+        entity = PluginToolProviderEntity(provider=provider_name, plugin_id=plugin_id,
+                                          plugin_unique_identifier=identifier,
+                                          declaration=declaration, tenant_id=tenant_id)
+        return self._prepare_provider(tenant_id, entity)
+
+
+# =============================================================================
+# Client: installed providers (agent strategies, datasources, triggers)
+# =============================================================================
+
+
+class _InstalledProviders(_ClientCore):
+    """Listing and fetching one kind of installed provider, named in full."""
+
+    def _fetch_providers(self, tenant_id: str, suffix: str, cls: Type[_P]) -> List[_P]:
+        """Every provider of the kind (all pages), their members named in full."""
+        providers = self._all_providers(tenant_id, suffix, cls)
+        for provider in providers:
+            provider._name_members()
+        return providers
+
+    def _fetch_provider(self, tenant_id: str, suffix: str, provider: str, cls: Type[_P],
+                        what: str) -> _P:
+        """One provider named ``plugin_id/provider`` (or a bare langgenius name)."""
+        path = self._management(tenant_id, suffix)
+        plugin_id, provider_name = _parse_provider_id(provider, "provider")
+        try:
+            data = self._call("GET", path, query={"plugin_id": plugin_id,
+                                                  "provider": provider_name})
+        except (PluginNotFoundError, PluginDaemonNotFoundError) as exc:
+            exc.message = "no %s provider %s/%s for this tenant (the daemon: %s)" % (
+                what, plugin_id, provider_name, exc.message)
+            exc.args = (exc.message,)
+            raise
+        entity = _parse(cls, data, "GET " + path)
+        entity._name_members()
+        return entity
+
+
+def _target_of(tenant_id: str, provider: str, argument: str = "provider"
+               ) -> Tuple[_DispatchTarget, str]:
+    """The dispatch target of ``plugin_id/provider`` and the short provider name."""
+    tenant_id = _check_tenant(tenant_id)
+    plugin_id, provider_name = _parse_provider_id(provider, argument)
+    return _DispatchTarget(tenant_id, plugin_id=plugin_id), provider_name
+
+
+def _check_secrets(value: Any, argument: str) -> Dict[str, Any]:
+    """A dict of credentials or settings (None: {}); a wrong value is refused without
+    repeating it (it may be a secret)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgumentError("%s must be a dict, got %s" % (argument, _type_name(value)),
+                                   argument=argument)
+    return value
+
+
+def _credentials_fields(credentials: Optional[Mapping[str, Any]],
+                        credential_type: Optional[str], default_type: bool = False
+                        ) -> Dict[str, Any]:
+    """``credentials`` and ``credential_type`` of a dispatch body.
+
+    With ``default_type`` a missing type is sent anyway (the plugin SDK requires it on
+    trigger routes): api-key when there are credentials, unauthorized when not.
+    """
+    checked = _check_secrets(credentials, "credentials")
+    fields: Dict[str, Any] = {"credentials": checked}
+    if credential_type is None and default_type:
+        credential_type = "api-key" if checked else "unauthorized"
+    if credential_type is not None:
+        if credential_type not in _CREDENTIAL_TYPES:
+            raise InvalidArgumentError("credential_type must be one of %s, got %r"
+                                       % (", ".join(_CREDENTIAL_TYPES), credential_type),
+                                       argument="credential_type")
+        fields["credential_type"] = credential_type
+    return fields
+
+
+def _every_chunk(stream: Iterator[_E], route: str) -> List[_E]:
+    """Every chunk of a stream that must have at least one."""
+    chunks = list(stream)
+    if not chunks:
+        raise InvalidResponseError("the daemon's stream ended without a result (zero events); "
+                                   "the plugin answered nothing for %s" % route)
+    return chunks
+
+
+def _mapped(stream: Generator[_E, None, None], pick: Callable[[_E], _T]
+            ) -> Generator[_T, None, None]:
+    """The stream's chunks passed through ``pick``; closing it closes the stream."""
+    try:
+        for chunk in stream:
+            yield pick(chunk)
+    finally:
+        stream.close()
+
+
+# =============================================================================
+# Client: endpoints
+# =============================================================================
+
+#: Endpoint listings accept at most this many per page (the other lists: 256).
+MAX_ENDPOINT_PAGE_SIZE = 100
+
+
+def _check_endpoint_page(page: Any, page_size: Any) -> None:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidArgumentError("page must be an integer >= 1, got %r" % (page,),
+                                   argument="page")
+    if (isinstance(page_size, bool) or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_ENDPOINT_PAGE_SIZE):
+        raise InvalidArgumentError("page_size must be an integer from 1 to %d (the daemon's "
+                                   "limit for endpoints), got %r"
+                                   % (MAX_ENDPOINT_PAGE_SIZE, page_size), argument="page_size")
+
+
+class _Endpoints(_ClientCore):
+    """Endpoints: set up, list, update, enable, disable and remove; their public URL."""
+
+    @staticmethod
+    def _endpoint_path(tenant_id: Any, suffix: str) -> str:
+        return "/plugin/%s/endpoint/%s" % (_check_tenant(tenant_id), suffix)
+
+    def fetch_endpoints_page(self, tenant_id: str, page: int = 1,
+                             page_size: int = MAX_ENDPOINT_PAGE_SIZE,
+                             plugin_id: Optional[str] = None) -> List[Endpoint]:
+        """One page of the tenant's endpoints (of one plugin if ``plugin_id`` is given),
+        newest first; at most 100 per page."""
+        _check_endpoint_page(page, page_size)
+        query: Dict[str, Any] = {"page": page, "page_size": page_size}
+        if plugin_id is None:
+            path = self._endpoint_path(tenant_id, "list")
+        else:
+            path = self._endpoint_path(tenant_id, "list/plugin")
+            query = dict(plugin_id=_check_plugin_id(plugin_id), **query)
+        return _parse_list(Endpoint, self._call("GET", path, query=query), "GET " + path)
+
+    def iter_endpoints(self, tenant_id: str, plugin_id: Optional[str] = None,
+                       page_size: int = MAX_ENDPOINT_PAGE_SIZE) -> Iterator[Endpoint]:
+        """The tenant's endpoints (or one plugin's), fetched page by page as you iterate."""
+        _check_tenant(tenant_id)
+        _check_endpoint_page(1, page_size)
+        if plugin_id is not None:
+            _check_plugin_id(plugin_id)
+        return self._iter_pages(
+            lambda page: self.fetch_endpoints_page(tenant_id, page, page_size, plugin_id),
+            page_size)
+
+    def list_endpoints(self, tenant_id: str) -> List[Endpoint]:
+        """Every endpoint of the tenant (all pages), newest first."""
+        return list(self.iter_endpoints(tenant_id))
+
+    def list_endpoints_for_single_plugin(self, tenant_id: str, plugin_id: str
+                                         ) -> List[Endpoint]:
+        """Every endpoint of one plugin (``author/name``), newest first. A plugin with
+        endpoints that is no longer installed gives a not-found error."""
+        return list(self.iter_endpoints(tenant_id, _check_plugin_id(plugin_id)))
+
+    def fetch_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
+        """One endpoint by id (the daemon has no route for one: the list is searched)."""
+        _check_uuid(endpoint_id, "endpoint_id")
+        for endpoint in self.iter_endpoints(tenant_id):
+            if endpoint.id == endpoint_id:
+                return endpoint
+        raise PluginDaemonNotFoundError("no endpoint %s for tenant %s" % (endpoint_id,
+                                                                          tenant_id))
+
+    def create_endpoint(self, tenant_id: str, user_id: str, plugin_unique_identifier: str,
+                        name: str, settings: Optional[Dict[str, Any]] = None) -> Endpoint:
+        """Set up an endpoint of an installed plugin and return it (id, hook id, ...).
+
+        ``settings`` are checked by the daemon against the plugin's endpoint settings
+        (secret values are encrypted through Dify's inner API, which the daemon must
+        reach). The daemon answers only ``true``, so the client lists the plugin's
+        endpoints before and after and returns the one that appeared, matched by name,
+        user and the non-secret settings. If another client sets up an endpoint of the
+        same plugin with the same name, user and settings at the same moment, the two
+        cannot be told apart: :class:`EndpointNotIdentifiedError` lists both (the
+        endpoint was created).
+
+        A setup that fails after the daemon created the row (it cannot reach Dify's
+        inner API: "failed to encrypt settings") leaves an endpoint with empty settings
+        and a live hook behind. The client removes it and raises the daemon's error,
+        which then says so; when it cannot (the listing needs Dify's inner API too), it
+        raises :class:`EndpointLeftBehindError` naming the endpoint.
+        """
+        tenant_id = _check_tenant(tenant_id)
+        _check_text(user_id, "user_id")
+        identifier = _check_identifier(plugin_unique_identifier)
+        _check_text(name, "name")
+        settings = _check_secrets(settings, "settings")
+        path = self._endpoint_path(tenant_id, "setup")
+        body = _json_body({"plugin_unique_identifier": identifier, "user_id": user_id,
+                           "name": name, "settings": settings}, "settings", "settings")
+        plugin_id = _plugin_id_of(identifier)
+        before = {endpoint.id for endpoint in self.iter_endpoints(tenant_id, plugin_id)}
+        try:
+            data = self._call("POST", path, body=body,
+                              headers={"Content-Type": "application/json"})
+        except PluginDaemonInternalServerError as exc:
+            self._clean_up_failed_setup(tenant_id, plugin_id, before, name, user_id, exc)
+            raise
+        _expect_bool(data, "POST " + path)
+        appeared = [endpoint for endpoint in self.iter_endpoints(tenant_id, plugin_id)
+                    if endpoint.id not in before]
+        fitting = [endpoint for endpoint in appeared
+                   if _endpoint_fits(endpoint, name, user_id, settings)]
+        if len(fitting) == 1:
+            return fitting[0]
+        raise EndpointNotIdentifiedError(
+            "the daemon set up endpoint %r of %s, but %s" % (
+                name, plugin_id,
+                "no new endpoint of that name appeared in its list" if not fitting else
+                "%d endpoints of that name, user and settings appeared at the same time "
+                "(ids %s); it is one of them" % (len(fitting), ", ".join(
+                    endpoint.id for endpoint in fitting))),
+            candidates=fitting, route="POST " + path)
+
+    def _clean_up_failed_setup(self, tenant_id: str, plugin_id: str, before: Set[str],
+                               name: str, user_id: str, error: PluginDaemonError) -> None:
+        """After a failed setup: remove the row the daemon may have left, or raise
+        EndpointLeftBehindError; returns when nothing was left (or it was removed)."""
+        def leftovers() -> List[Endpoint]:
+            return [endpoint for endpoint in self.iter_endpoints(tenant_id, plugin_id)
+                    if endpoint.id not in before and endpoint.name == name
+                    and endpoint.user_id == user_id and not endpoint.settings]
+
+        try:
+            found = leftovers()
+        except DifyPluginError as exc:
+            raise _left_behind(error, [], name, plugin_id, "the endpoints could not be "
+                               "listed to remove it (%s)" % exc.message) from error
+        if not found:
+            return
+        failed = False
+        for endpoint in found:
+            try:
+                self.delete_endpoint(tenant_id, endpoint.id)
+            except DifyPluginError:
+                failed = True  # the daemon deletes the row before telling Dify: look again
+        if failed:
+            try:
+                remaining = {endpoint.id for endpoint in leftovers()}
+            except DifyPluginError:
+                remaining = {endpoint.id for endpoint in found}
+            still = [endpoint for endpoint in found if endpoint.id in remaining]
+            if still:
+                raise _left_behind(error, still, name, plugin_id,
+                                   "removing it failed") from error
+        error.message = "%s; the daemon had created endpoint %s anyway (empty settings): " \
+                        "the client removed it" % (error.message,
+                                                   ", ".join(e.id for e in found))
+        error.args = (error.message,)
+
+    def update_endpoint(self, tenant_id: str, user_id: str, endpoint_id: str, name: str,
+                        settings: Dict[str, Any]) -> bool:
+        """Rename an endpoint and replace its settings. A secret-input value sent back as
+        the listing masked it keeps the stored secret; any other value replaces it."""
+        _check_text(user_id, "user_id")
+        _check_uuid(endpoint_id, "endpoint_id")
+        _check_text(name, "name")
+        if not isinstance(settings, dict):
+            raise InvalidArgumentError("settings must be a dict", argument="settings")
+        return self._endpoint_action(tenant_id, "update", endpoint_id,
+                                     {"user_id": user_id, "name": name, "settings": settings})
+
+    def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Remove an endpoint; its hook stops answering. An unknown id is an error."""
+        return self._endpoint_action(tenant_id, "remove", endpoint_id)
+
+    def enable_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Let the endpoint's hook answer again."""
+        return self._endpoint_action(tenant_id, "enable", endpoint_id)
+
+    def disable_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Make the endpoint's hook answer 404 until it is enabled (idempotent)."""
+        return self._endpoint_action(tenant_id, "disable", endpoint_id)
+
+    def _endpoint_action(self, tenant_id: str, action: str, endpoint_id: str,
+                         fields: Optional[Dict[str, Any]] = None) -> bool:
+        path = self._endpoint_path(tenant_id, action)
+        payload = {"endpoint_id": _check_uuid(endpoint_id, "endpoint_id")}
+        payload.update(fields or {})
+        body = _json_body(payload, "settings", "settings")
+        data = self._call("POST", path, body=body, headers={"Content-Type": "application/json"})
+        return _expect_bool(data, "POST " + path)
+
+
+def _endpoint_fits(endpoint: Endpoint, name: str, user_id: str,
+                   settings: Dict[str, Any]) -> bool:
+    """Whether a listed endpoint can be the one set up with these values (secret
+    values are masked in the listing, so only the others are compared)."""
+    if endpoint.name != name or endpoint.user_id != user_id:
+        return False
+    secret = set(endpoint.declaration.secret_settings()) if endpoint.declaration else set()
+    return all(endpoint.settings.get(key) == value for key, value in settings.items()
+               if key not in secret)
+
+
+def _left_behind(error: PluginDaemonError, endpoints: List[Endpoint], name: str,
+                 plugin_id: str, why: str) -> EndpointLeftBehindError:
+    named = ", ".join("%s (hook %s)" % (e.id, e.hook_id) for e in endpoints) or (
+        "named %r" % name)
+    return EndpointLeftBehindError(
+        "%s; the daemon created endpoint %s of %s anyway, with empty settings and a live "
+        "hook, and %s: remove it once the daemon can reach Dify's inner API"
+        % (error.message, named, plugin_id, why),
+        endpoints=endpoints, name=name, plugin_id=plugin_id, http_status=error.http_status,
+        code=error.code, error_type=error.error_type, route=error.route,
+        hint="list the plugin's endpoints and remove this one (CLI: endpoints list --plugin "
+             "%s, endpoints remove ID)" % plugin_id)
+
+
+# =============================================================================
+# Client: agent strategies
+# =============================================================================
+
+
+class _AgentStrategies(_InstalledProviders):
+    """Agent strategy providers and streamed strategy invocation."""
+
+    def fetch_agent_strategy_providers(self, tenant_id: str
+                                       ) -> List[PluginAgentProviderEntity]:
+        """Every agent strategy provider of the tenant (all pages), named in full."""
+        return self._fetch_providers(tenant_id, "agent_strategies", PluginAgentProviderEntity)
+
+    def fetch_agent_strategy_provider(self, tenant_id: str, provider: str
+                                      ) -> PluginAgentProviderEntity:
+        """One agent strategy provider, named ``plugin_id/provider``."""
+        return self._fetch_provider(tenant_id, "agent_strategy", provider,
+                                    PluginAgentProviderEntity, "agent strategy")
+
+    def invoke_agent_strategy(self, tenant_id: str, user_id: str, agent_provider: str,
+                              agent_strategy: str,
+                              agent_params: Optional[Dict[str, Any]] = None, *,
+                              conversation_id: Optional[str] = None,
+                              app_id: Optional[str] = None,
+                              message_id: Optional[str] = None,
+                              context: Optional[Dict[str, Any]] = None,
+                              merge_blob_chunks: bool = True
+                              ) -> Generator[AgentInvokeMessage, None, None]:
+        """Run an agent strategy; returns a generator of :class:`AgentInvokeMessage`.
+
+        ``agent_provider`` is ``plugin_id/provider`` (``fetch_agent_strategy_providers``
+        gives it as ``full_name``); ``agent_params`` are the strategy's parameters as
+        its declaration describes them (sent as given). ``context`` is passed to the
+        plugin as is (Dify sends ``{"credentials": {"tool_credentials": {...}}}``).
+        Bad arguments raise here; the request is sent when you start iterating. The
+        daemon merges blob chunks itself; the client would merge any left.
+        """
+        target, provider_name = _target_of(tenant_id, agent_provider, "agent_provider")
+        _check_text(user_id, "user_id")
+        _check_text(agent_strategy, "agent_strategy")
+        params = _check_meta(agent_params, "agent_params")
+        top_level: Dict[str, Any] = {}
+        for field, value in (("conversation_id", conversation_id), ("app_id", app_id),
+                             ("message_id", message_id)):
+            if value is not None:
+                top_level[field] = _check_text(value, field)
+        if context is not None:
+            top_level["context"] = _check_meta(context, "context")
+        data = {"agent_strategy_provider": provider_name, "agent_strategy": agent_strategy,
+                "agent_strategy_params": params}
+        return self._dispatcher.stream(
+            target, "agent_strategy/invoke", data, user_id=user_id,
+            chunk_type=AgentInvokeMessage, top_level=top_level,
+            merge_blob_chunks=merge_blob_chunks, what="agent_params and context",
+            argument="agent_params")
+
+
+# =============================================================================
+# Client: datasources
+# =============================================================================
+
+
+class _Datasources(_InstalledProviders):
+    """Datasource providers: credentials, website crawls, online documents and drives."""
+
+    def fetch_datasource_providers(self, tenant_id: str
+                                   ) -> List[PluginDatasourceProviderEntity]:
+        """Every datasource provider of the tenant (all pages), named in full. (Dify adds
+        its own local-file provider to this list; the daemon knows nothing of it.)"""
+        return self._fetch_providers(tenant_id, "datasources", PluginDatasourceProviderEntity)
+
+    def fetch_datasource_provider(self, tenant_id: str, provider: str
+                                  ) -> PluginDatasourceProviderEntity:
+        """One datasource provider, named ``plugin_id/provider``."""
+        return self._fetch_provider(tenant_id, "datasource", provider,
+                                    PluginDatasourceProviderEntity, "datasource")
+
+    def validate_datasource_credentials(self, tenant_id: str, user_id: str, provider: str,
+                                        credentials: Dict[str, Any]) -> bool:
+        """True when the plugin accepts the credentials; a refusal is raised as the
+        plugin's error (:class:`PluginInvokeError`, ``invoke_error_type`` e.g.
+        DatasourceCredentialValidationError)."""
+        target, provider_name = _target_of(tenant_id, provider)
+        data = {"provider": provider_name,
+                "credentials": _check_secrets(credentials, "credentials")}
+        return self._dispatcher.result(target, "datasource/validate_credentials", data,
+                                       user_id=user_id, chunk_type=_BoolResult,
+                                       what="credentials", argument="credentials").result
+
+    def _datasource_call(self, tenant_id: str, user_id: str, datasource_provider: str,
+                         datasource_name: str, credentials: Optional[Dict[str, Any]],
+                         credential_type: Optional[str], route: str, fields: Dict[str, Any],
+                         chunk_type: Type[_E], merge_blob_chunks: bool = False
+                         ) -> Generator[_E, None, None]:
+        target, provider_name = _target_of(tenant_id, datasource_provider,
+                                           "datasource_provider")
+        _check_text(datasource_name, "datasource_name")
+        data: Dict[str, Any] = {"provider": provider_name, "datasource": datasource_name}
+        data.update(_credentials_fields(credentials, credential_type))
+        data.update(fields)
+        return self._dispatcher.stream(target, "datasource/" + route, data, user_id=user_id,
+                                       chunk_type=chunk_type,
+                                       merge_blob_chunks=merge_blob_chunks,
+                                       what="credentials and parameters",
+                                       argument="datasource_parameters")
+
+    def get_website_crawl(self, tenant_id: str, user_id: str, datasource_provider: str,
+                          datasource_name: str, credentials: Optional[Dict[str, Any]],
+                          datasource_parameters: Optional[Dict[str, Any]] = None, *,
+                          credential_type: Optional[str] = None
+                          ) -> Generator[WebsiteCrawlResult, None, None]:
+        """Crawl a website; yields the crawl's progress as it goes (``status``
+        processing, then completed, with ``completed`` of ``total`` pages)."""
+        stream = self._datasource_call(
+            tenant_id, user_id, datasource_provider, datasource_name, credentials,
+            credential_type, "get_website_crawl",
+            {"datasource_parameters": _check_meta(datasource_parameters,
+                                                  "datasource_parameters")},
+            _WebsiteCrawlChunk)
+        return _mapped(stream, lambda chunk: chunk.result)
+
+    def get_online_document_pages(self, tenant_id: str, user_id: str,
+                                  datasource_provider: str, datasource_name: str,
+                                  credentials: Optional[Dict[str, Any]],
+                                  datasource_parameters: Optional[Dict[str, Any]] = None, *,
+                                  credential_type: Optional[str] = None
+                                  ) -> List[OnlineDocumentInfo]:
+        """The workspaces of an online document source and their pages."""
+        stream = self._datasource_call(
+            tenant_id, user_id, datasource_provider, datasource_name, credentials,
+            credential_type, "get_online_document_pages",
+            {"datasource_parameters": _check_meta(datasource_parameters,
+                                                  "datasource_parameters")},
+            _OnlineDocumentPagesChunk)
+        chunks = _every_chunk(stream, "datasource/get_online_document_pages")
+        return [info for chunk in chunks for info in chunk.result]
+
+    def get_online_document_page_content(self, tenant_id: str, user_id: str,
+                                         datasource_provider: str, datasource_name: str,
+                                         credentials: Optional[Dict[str, Any]],
+                                         page: Dict[str, Any], *,
+                                         credential_type: Optional[str] = None,
+                                         merge_blob_chunks: bool = True
+                                         ) -> Generator[DatasourceInvokeMessage, None, None]:
+        """One page's content as a stream of messages. ``page`` names it as the pages
+        listing does: ``{"workspace_id", "page_id", "type"}``."""
+        if not isinstance(page, dict) or not page.get("page_id"):
+            raise InvalidArgumentError("page must be a dict with at least page_id (and "
+                                       "workspace_id and type), got %r" % (page,),
+                                       argument="page")
+        return self._datasource_call(
+            tenant_id, user_id, datasource_provider, datasource_name, credentials,
+            credential_type, "get_online_document_page_content", {"page": page},
+            DatasourceInvokeMessage, merge_blob_chunks)
+
+    def online_drive_browse_files(self, tenant_id: str, user_id: str,
+                                  datasource_provider: str, datasource_name: str,
+                                  credentials: Optional[Dict[str, Any]], *,
+                                  prefix: str = "", max_keys: int = 100,
+                                  bucket: Optional[str] = None,
+                                  next_page_parameters: Optional[Dict[str, Any]] = None,
+                                  credential_type: Optional[str] = None
+                                  ) -> List[OnlineDriveFileBucket]:
+        """Files and folders under ``prefix`` (a folder id), ``max_keys`` at most; a
+        bucket that ``is_truncated`` has ``next_page_parameters`` to pass back."""
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+            raise InvalidArgumentError("max_keys must be an integer >= 1, got %r"
+                                       % (max_keys,), argument="max_keys")
+        request: Dict[str, Any] = {"prefix": _check_text(prefix, "prefix", allow_empty=True),
+                                   "max_keys": max_keys}
+        if bucket is not None:
+            request["bucket"] = _check_text(bucket, "bucket")
+        if next_page_parameters is not None:
+            request["next_page_parameters"] = _check_meta(next_page_parameters,
+                                                          "next_page_parameters")
+        stream = self._datasource_call(
+            tenant_id, user_id, datasource_provider, datasource_name, credentials,
+            credential_type, "online_drive_browse_files", {"request": request},
+            _OnlineDriveFilesChunk)
+        chunks = _every_chunk(stream, "datasource/online_drive_browse_files")
+        return [bucket_ for chunk in chunks for bucket_ in chunk.result]
+
+    def online_drive_download_file(self, tenant_id: str, user_id: str,
+                                   datasource_provider: str, datasource_name: str,
+                                   credentials: Optional[Dict[str, Any]], file_id: str, *,
+                                   bucket: Optional[str] = None,
+                                   credential_type: Optional[str] = None,
+                                   merge_blob_chunks: bool = True
+                                   ) -> Generator[DatasourceInvokeMessage, None, None]:
+        """Download one file (its ``id`` from browsing): a stream of messages, the
+        content as ``blob`` (``blob_chunk`` pieces merged unless told not to)."""
+        request: Dict[str, Any] = {}
+        if bucket is not None:
+            request["bucket"] = _check_text(bucket, "bucket")
+        request["id"] = _check_text(file_id, "file_id")
+        return self._datasource_call(
+            tenant_id, user_id, datasource_provider, datasource_name, credentials,
+            credential_type, "online_drive_download_file", {"request": request},
+            DatasourceInvokeMessage, merge_blob_chunks)
+
+
+# =============================================================================
+# Client: triggers
+# =============================================================================
+
+
+def _subscription_dict(subscription: Any) -> Dict[str, Any]:
+    if isinstance(subscription, TriggerSubscription):
+        return subscription.to_dict()
+    if not isinstance(subscription, dict) or not subscription:
+        raise InvalidArgumentError("subscription must be a TriggerSubscription or the "
+                                   "non-empty dict subscribe gave, got %s"
+                                   % _type_name(subscription), argument="subscription")
+    return subscription
+
+
+class _Triggers(_InstalledProviders):
+    """Trigger providers: credentials, subscriptions, webhook dispatch and events."""
+
+    def fetch_trigger_providers(self, tenant_id: str) -> List[PluginTriggerProviderEntity]:
+        """Every trigger provider of the tenant (all pages), named in full."""
+        return self._fetch_providers(tenant_id, "triggers", PluginTriggerProviderEntity)
+
+    def fetch_trigger_provider(self, tenant_id: str, provider: str
+                               ) -> PluginTriggerProviderEntity:
+        """One trigger provider, named ``plugin_id/provider``."""
+        return self._fetch_provider(tenant_id, "trigger", provider,
+                                    PluginTriggerProviderEntity, "trigger")
+
+    def _trigger_result(self, tenant_id: str, user_id: str, provider: str, route: str,
+                        fields: Dict[str, Any], chunk_type: Type[_E]) -> _E:
+        target, provider_name = _target_of(tenant_id, provider)
+        data: Dict[str, Any] = {"provider": provider_name}
+        data.update(fields)
+        return self._dispatcher.result(target, "trigger/" + route, data, user_id=user_id,
+                                       chunk_type=chunk_type, what="the request data",
+                                       argument="parameters")
+
+    def validate_trigger_credentials(self, tenant_id: str, user_id: str, provider: str,
+                                     credentials: Dict[str, Any]) -> bool:
+        """True when the plugin accepts the subscription constructor's credentials; a
+        refusal is raised as the plugin's error (TriggerProviderCredentialValidationError)."""
+        return self._trigger_result(tenant_id, user_id, provider, "validate_credentials",
+                                    {"credentials": _check_secrets(credentials, "credentials")},
+                                    _BoolResult).result
+
+    def subscribe_trigger(self, tenant_id: str, user_id: str, provider: str, endpoint: str,
+                          parameters: Optional[Dict[str, Any]] = None,
+                          credentials: Optional[Dict[str, Any]] = None,
+                          credential_type: Optional[str] = None) -> TriggerSubscription:
+        """Ask the plugin to subscribe to its service's events, delivered to
+        ``endpoint`` (the URL your webhook receiver listens on)."""
+        fields: Dict[str, Any] = {"endpoint": _check_text(endpoint, "endpoint"),
+                                  "parameters": _check_meta(parameters, "parameters")}
+        fields.update(_credentials_fields(credentials, credential_type, default_type=True))
+        return self._trigger_result(tenant_id, user_id, provider, "subscribe", fields,
+                                    _TriggerSubscriptionChunk).subscription
+
+    def unsubscribe_trigger(self, tenant_id: str, user_id: str, provider: str,
+                            subscription: Union[TriggerSubscription, Dict[str, Any]],
+                            credentials: Optional[Dict[str, Any]] = None,
+                            credential_type: Optional[str] = None) -> TriggerUnsubscribeResult:
+        """Ask the plugin to remove a subscription; ``success`` false is the plugin's
+        own answer (with its ``message``), not an error."""
+        fields = {"subscription": _subscription_dict(subscription)}
+        fields.update(_credentials_fields(credentials, credential_type, default_type=True))
+        return self._trigger_result(tenant_id, user_id, provider, "unsubscribe", fields,
+                                    _TriggerUnsubscribeChunk).subscription
+
+    def refresh_trigger(self, tenant_id: str, user_id: str, provider: str,
+                        subscription: Union[TriggerSubscription, Dict[str, Any]],
+                        credentials: Optional[Dict[str, Any]] = None,
+                        credential_type: Optional[str] = None) -> TriggerSubscription:
+        """Renew a subscription before it expires; returns the renewed one."""
+        fields = {"subscription": _subscription_dict(subscription)}
+        fields.update(_credentials_fields(credentials, credential_type, default_type=True))
+        return self._trigger_result(tenant_id, user_id, provider, "refresh", fields,
+                                    _TriggerSubscriptionChunk).subscription
+
+    def dispatch_trigger_event(self, tenant_id: str, user_id: str, provider: str,
+                               subscription: Union[TriggerSubscription, Dict[str, Any]],
+                               raw_http_request: Union[RawHttpRequest, bytes, str],
+                               credentials: Optional[Dict[str, Any]] = None,
+                               credential_type: Optional[str] = None
+                               ) -> TriggerDispatchResponse:
+        """Hand an incoming webhook request to the plugin: which events it fires, with
+        what payload, and the HTTP response for the caller (``http_response()``).
+
+        ``raw_http_request`` is a :class:`RawHttpRequest`, its bytes or their hex; it is
+        checked before sending (the plugin refuses a body that does not match its
+        Content-Length). ``credential_type`` defaults to api-key with credentials and
+        unauthorized without (the plugin SDK needs one).
+        """
+        fields = {"subscription": _subscription_dict(subscription),
+                  "raw_http_request": _raw_request_hex(raw_http_request)}
+        fields.update(_credentials_fields(credentials, credential_type, default_type=True))
+        return self._trigger_result(tenant_id, user_id, provider, "dispatch_event", fields,
+                                    TriggerDispatchResponse)
+
+    def invoke_trigger_event(self, tenant_id: str, user_id: str, provider: str,
+                             event_name: str,
+                             subscription: Union[TriggerSubscription, Dict[str, Any]],
+                             raw_http_request: Union[RawHttpRequest, bytes, str],
+                             parameters: Optional[Dict[str, Any]] = None,
+                             payload: Optional[Dict[str, Any]] = None,
+                             credentials: Optional[Dict[str, Any]] = None,
+                             credential_type: Optional[str] = None
+                             ) -> TriggerInvokeEventResponse:
+        """Turn a dispatched webhook into one event's variables (``cancelled`` when the
+        plugin ignores it for these ``parameters``). ``payload`` is what dispatch
+        returned; ``parameters`` and ``payload`` are sent as {} when not given (the
+        plugin SDK needs objects)."""
+        fields = {"event": _check_text(event_name, "event_name"),
+                  "subscription": _subscription_dict(subscription),
+                  "raw_http_request": _raw_request_hex(raw_http_request),
+                  "parameters": _check_meta(parameters, "parameters"),
+                  "payload": _check_meta(payload, "payload")}
+        fields.update(_credentials_fields(credentials, credential_type, default_type=True))
+        return self._trigger_result(tenant_id, user_id, provider, "invoke_event", fields,
+                                    TriggerInvokeEventResponse)
+
+
+# =============================================================================
 # Client: the client
 # =============================================================================
 
 
-class DifyPluginClient(_Tools, _DiscoveryAndMetadata, _InstallAndLifecycle):
+class DifyPluginClient(_V2, _Models, _ToolCredentials, _OAuth, _DynamicSelect, _Endpoints,
+                       _AgentStrategies, _Datasources, _Triggers, _ManagementAdditions,
+                       _DebuggingAndAssets, _Tools, _DiscoveryAndMetadata, _InstallAndLifecycle):
     """Client for one Dify Plugin Daemon.
 
     Thread-safe: share one instance; it keeps connections alive and reuses them.
@@ -4834,8 +8691,9 @@ def _install_failure(task: PluginInstallTask) -> PluginInstallError:
 # check the table against the client (each method exists and sends that request).
 # Paths are the daemon's own patterns (gin syntax).
 
-#: (HTTP method, path pattern, DifyPluginClient method)
-ROUTES: Tuple[Tuple[str, str, str], ...] = (
+#: (HTTP method, path pattern, DifyPluginClient method) of the routes under /plugin and
+#: /health and /v2/invoke/extract
+_TENANT_ROUTES: Tuple[Tuple[str, str, str], ...] = (
     ("GET", "/health/check", "health"),
     # install and lifecycle
     ("POST", "/plugin/:tenant_id/management/install/upload/package", "upload_pkg"),
@@ -4867,7 +8725,94 @@ ROUTES: Tuple[Tuple[str, str, str], ...] = (
     ("GET", "/plugin/:tenant_id/management/tool", "fetch_tool_provider"),
     ("POST", "/plugin/:tenant_id/management/tools/check_existence", "check_tools_existence"),
     ("POST", "/plugin/:tenant_id/dispatch/tool/invoke", "invoke"),
+    # models
+    ("GET", "/plugin/:tenant_id/management/models", "fetch_model_providers"),
+    ("POST", "/plugin/:tenant_id/dispatch/llm/invoke", "invoke_llm"),
+    ("POST", "/plugin/:tenant_id/dispatch/llm/num_tokens", "get_llm_num_tokens"),
+    ("POST", "/plugin/:tenant_id/dispatch/text_embedding/invoke", "invoke_text_embedding"),
+    ("POST", "/plugin/:tenant_id/dispatch/multimodal_embedding/invoke",
+     "invoke_multimodal_embedding"),
+    ("POST", "/plugin/:tenant_id/dispatch/text_embedding/num_tokens",
+     "get_text_embedding_num_tokens"),
+    ("POST", "/plugin/:tenant_id/dispatch/rerank/invoke", "invoke_rerank"),
+    ("POST", "/plugin/:tenant_id/dispatch/multimodal_rerank/invoke", "invoke_multimodal_rerank"),
+    ("POST", "/plugin/:tenant_id/dispatch/tts/invoke", "invoke_tts"),
+    ("POST", "/plugin/:tenant_id/dispatch/tts/model/voices", "get_tts_model_voices"),
+    ("POST", "/plugin/:tenant_id/dispatch/speech2text/invoke", "invoke_speech_to_text"),
+    ("POST", "/plugin/:tenant_id/dispatch/moderation/invoke", "invoke_moderation"),
+    ("POST", "/plugin/:tenant_id/dispatch/model/validate_provider_credentials",
+     "validate_provider_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/model/validate_model_credentials",
+     "validate_model_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/model/schema", "get_model_schema"),
+    ("POST", "/plugin/:tenant_id/dispatch/model/polling/start", "start_model_polling"),
+    ("POST", "/plugin/:tenant_id/dispatch/model/polling/check", "check_model_polling"),
+    # tool extras, OAuth, dynamic select
+    ("POST", "/plugin/:tenant_id/dispatch/tool/validate_credentials",
+     "validate_tool_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/tool/get_runtime_parameters",
+     "get_runtime_parameters"),
+    ("POST", "/plugin/:tenant_id/dispatch/oauth/get_authorization_url", "get_authorization_url"),
+    ("POST", "/plugin/:tenant_id/dispatch/oauth/get_credentials", "get_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/oauth/refresh_credentials", "refresh_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/dynamic_select/fetch_parameter_options",
+     "fetch_dynamic_select_options"),
+    # management additions, remote debugging, assets
+    ("GET", "/plugin/:tenant_id/management/installation/ids", "list_installed_plugin_ids"),
+    ("GET", "/plugin/:tenant_id/management/:category/list", "list_plugins_by_category"),
+    ("GET", "/plugin/:tenant_id/management/models/bindings", "list_model_plugin_bindings"),
+    ("POST", "/plugin/:tenant_id/debugging/key", "get_debugging_key"),
+    ("GET", "/plugin/:tenant_id/asset/:id", "fetch_asset"),
+    ("GET", "/plugin/:tenant_id/extract-asset/", "extract_asset"),
+    # /v2: the package's manifest (the dispatch mirrors are added below)
+    ("GET", "/v2/invoke/extract", "extract_plugin"),
+    # endpoints
+    ("POST", "/plugin/:tenant_id/endpoint/setup", "create_endpoint"),
+    ("GET", "/plugin/:tenant_id/endpoint/list", "fetch_endpoints_page"),
+    ("GET", "/plugin/:tenant_id/endpoint/list/plugin", "list_endpoints_for_single_plugin"),
+    ("POST", "/plugin/:tenant_id/endpoint/update", "update_endpoint"),
+    ("POST", "/plugin/:tenant_id/endpoint/enable", "enable_endpoint"),
+    ("POST", "/plugin/:tenant_id/endpoint/disable", "disable_endpoint"),
+    ("POST", "/plugin/:tenant_id/endpoint/remove", "delete_endpoint"),
+    # agent strategies
+    ("GET", "/plugin/:tenant_id/management/agent_strategies", "fetch_agent_strategy_providers"),
+    ("GET", "/plugin/:tenant_id/management/agent_strategy", "fetch_agent_strategy_provider"),
+    ("POST", "/plugin/:tenant_id/dispatch/agent_strategy/invoke", "invoke_agent_strategy"),
+    # datasources
+    ("GET", "/plugin/:tenant_id/management/datasources", "fetch_datasource_providers"),
+    ("GET", "/plugin/:tenant_id/management/datasource", "fetch_datasource_provider"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/validate_credentials",
+     "validate_datasource_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/get_website_crawl", "get_website_crawl"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/get_online_document_pages",
+     "get_online_document_pages"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/get_online_document_page_content",
+     "get_online_document_page_content"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/online_drive_browse_files",
+     "online_drive_browse_files"),
+    ("POST", "/plugin/:tenant_id/dispatch/datasource/online_drive_download_file",
+     "online_drive_download_file"),
+    # triggers
+    ("GET", "/plugin/:tenant_id/management/triggers", "fetch_trigger_providers"),
+    ("GET", "/plugin/:tenant_id/management/trigger", "fetch_trigger_provider"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/validate_credentials",
+     "validate_trigger_credentials"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/subscribe", "subscribe_trigger"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/unsubscribe", "unsubscribe_trigger"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/refresh", "refresh_trigger"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/dispatch_event", "dispatch_trigger_event"),
+    ("POST", "/plugin/:tenant_id/dispatch/trigger/invoke_event", "invoke_trigger_event"),
 )
+
+#: Routes /v2 does not mirror (model polling is tenant-only).
+_NOT_ON_V2 = ("model/polling/start", "model/polling/check")
+
+#: (HTTP method, path pattern, DifyPluginClient method): every route, the /v2 mirrors of
+#: the dispatch routes included (spoken by the same methods on a by_identifier() view).
+ROUTES: Tuple[Tuple[str, str, str], ...] = _TENANT_ROUTES + tuple(
+    (method, "/v2/invoke/dispatch/" + path.split("/dispatch/", 1)[1], name)
+    for method, path, name in _TENANT_ROUTES
+    if "/dispatch/" in path and path.split("/dispatch/", 1)[1] not in _NOT_ON_V2)
 
 
 # =============================================================================
@@ -5841,6 +9786,9 @@ def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[
           _Argument("--no-cast", action="store_true",
                     help="send parameters as given, without casting by the declaration"),
           _Argument("--conversation-id"), _Argument("--app-id"), _Argument("--message-id"),
+          _Argument("--identifier",
+                    help="run this package (a unique identifier) through /v2 instead of the "
+                         "plugin installed for the tenant; some runtime of it must be up"),
           json_shape="NDJSON: one {type, message, meta} per message as it arrives; a saved "
                      "blob's message is {path, size}",
           examples=("invoke --user u1 --provider acme/echo/echo --tool echo "
@@ -5849,6 +9797,8 @@ def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[
                     "--output-dir out/"))
 def _cmd_invoke(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    if args.identifier:  # an uploaded package, through /v2
+        client = client.by_identifier(args.identifier)
     parameters = _read_json_argument(args.params, "--params", ctx.stdin)
     credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
     if args.output_dir:
@@ -6486,6 +10436,1324 @@ def _write_package(folder: str, files: Sequence[str], output: str, limit: int) -
                                    argument="folder")
     os.replace(partial, output)
     return size
+
+
+# --- models: providers and their models; model calls from the shell ---------------------
+#
+# A model is named by --plugin author/name --provider PROVIDER --model MODEL, by
+# --provider author/name/provider --model MODEL, or in one flag: --model
+# author/name/provider/model. With only --model MODEL, the tenant's providers are listed
+# and the one that declares a model of that name (and of the command's type) is used.
+
+_MODEL_HELP = ("the model: MODEL with --provider (and --plugin), or author/name/provider/model; "
+               "a MODEL alone is looked up among the tenant's providers")
+_MODEL_ARGUMENTS = (
+    _Argument("--model", "-m", required=True, metavar="MODEL", help=_MODEL_HELP),
+    _Argument("--provider", metavar="PROVIDER",
+              help="author/name/provider (as `models` lists it), or a provider name with "
+                   "--plugin"),
+    _Argument("--plugin", metavar="AUTHOR/NAME", help="the plugin that serves the provider"),
+    _Argument("--credentials", metavar="JSON|@FILE|-",
+              help="the provider's credentials: JSON, @file, or - for stdin (never printed)"),
+    _Argument("--user", default="dify-plugin-client",
+              help="user id passed to the plugin (default dify-plugin-client)"),
+)
+_MODEL_JSON = "; the model is named as in `models`"
+
+
+def _model_target(ctx: _Context, model_type: Optional[str]) -> Tuple[str, str, str]:
+    """(plugin id, provider, model) from --plugin, --provider and --model."""
+    args = ctx.args
+    plugin, provider, model = args.plugin, args.provider, args.model
+    if provider and provider.count("/") >= 2 and not plugin:
+        plugin, _, provider = provider.rpartition("/")
+    if not plugin and not provider and model.count("/") >= 3:
+        author, name, provider, model = model.split("/", 3)
+        plugin = "%s/%s" % (author, name)
+    if plugin and provider:
+        return plugin, provider, model
+    return _find_model(ctx, plugin, provider, model, model_type)
+
+
+def _find_model(ctx: _Context, plugin: Optional[str], provider: Optional[str], model: str,
+                model_type: Optional[str]) -> Tuple[str, str, str]:
+    """The one installed provider that declares ``model`` (of ``model_type``)."""
+    found = []
+    for entity in ctx.client().fetch_model_providers(ctx.tenant()):
+        if (plugin and entity.plugin_id != plugin) or (provider and entity.provider != provider):
+            continue
+        if entity.declaration is not None and entity.declaration.model(model, model_type):
+            found.append(entity.full_name)
+    if len(found) == 1:
+        plugin, _, provider = found[0].rpartition("/")
+        return plugin, provider, model
+    what = "%s model %r" % (model_type or "a", model)
+    if not found:
+        raise InvalidArgumentError(
+            "no installed model provider declares %s; name it with --provider "
+            "author/name/provider (see `%s models`)" % (what, _program_name()),
+            argument="--model")
+    raise InvalidArgumentError("%s is declared by %s; choose one with --provider"
+                               % (what, ", ".join(sorted(found))), argument="--provider")
+
+
+def _credentials_argument(ctx: _Context) -> Dict[str, Any]:
+    return _read_json_argument(ctx.args.credentials, "--credentials", ctx.stdin)
+
+
+def _text_argument(ctx: _Context, value: Optional[str], what: str) -> str:
+    """A text from the command line, or from standard input when it is - or absent."""
+    if value is not None and value != "-":
+        return value
+    if ctx.args.credentials == "-":
+        raise InvalidArgumentError("%s and --credentials cannot both come from standard input"
+                                   % what, argument=what)
+    text = ctx.stdin.read()
+    if not text.strip():
+        raise InvalidArgumentError("no %s: give it as an argument or on standard input" % what,
+                                   argument=what)
+    return text
+
+
+def _parameter_values(items: Optional[Sequence[str]]) -> Dict[str, Any]:
+    """--param name=value: the value as JSON when it is JSON (0.2, true, [..]), else text."""
+    parameters: Dict[str, Any] = {}
+    for item in items or []:
+        name, equals, text = item.partition("=")
+        if not equals or not name.strip():
+            raise InvalidArgumentError("--param takes name=value, got %r" % item,
+                                       argument="--param")
+        try:
+            parameters[name.strip()] = _loads(text)
+        except ValueError:
+            parameters[name.strip()] = text
+    return parameters
+
+
+def _usage_line(usage: Optional[LLMUsage], seconds: float) -> str:
+    if usage is None:
+        return "no usage reported (%.2f s)" % seconds
+    return "tokens: %d prompt + %d completion = %d; cost %s %s; %.2f s" % (
+        usage.prompt_tokens, usage.completion_tokens, usage.total_tokens,
+        format(usage.total_price, "f"), usage.currency or "", seconds)
+
+
+@_command("models", "list model providers, or the models of one provider",
+          _Argument("provider", nargs="?", help="author/name/provider: list its models"),
+          _Argument("--type", dest="model_type", metavar="TYPE",
+                    help="only models of this type (llm, text-embedding, rerank, tts, "
+                         "speech2text, moderation)"),
+          json_shape="[provider, ...] with its declaration; with PROVIDER [model, ...]",
+          examples=("models", "models acme/openai/openai --type llm --json"))
+def _cmd_models(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    providers = client.fetch_model_providers(tenant)
+    if not args.provider:
+        if out.json_mode:
+            out.json([provider.to_dict() for provider in providers])
+            return EXIT_OK
+        rows = []
+        for provider in providers:
+            groups = provider.declaration.models_by_type() if provider.declaration else {}
+            rows.append([provider.full_name, ", ".join("%s (%d)" % (kind, len(models))
+                                                       for kind, models in groups.items()),
+                         provider.plugin_unique_identifier])
+        out.table(["PROVIDER", "MODELS BY TYPE", "PLUGIN"], rows)
+        return EXIT_OK
+    return _show_provider_models(ctx, providers)
+
+
+def _show_provider_models(ctx: _Context, providers: List[PluginModelProviderEntity]) -> int:
+    args, out = ctx.args, ctx.out
+    chosen = [p for p in providers if args.provider in (p.full_name, p.provider)]
+    if len(chosen) != 1:
+        raise InvalidArgumentError(
+            "%s model provider %r for this tenant; its providers: %s"
+            % ("no" if not chosen else "more than one", args.provider,
+               ", ".join(p.full_name for p in providers) or "none"), argument="provider")
+    declaration = chosen[0].declaration
+    models = [m for m in (declaration.models if declaration else [])
+              if not args.model_type or str(m.model_type) == args.model_type]
+    if out.json_mode:
+        out.json([model.to_dict() for model in models])
+        return EXIT_OK
+    out.table(["MODEL", "TYPE", "FEATURES", "CONTEXT", "PRICE (input/output per unit)"],
+              [[m.model + (" (deprecated)" if m.deprecated else ""), m.model_type,
+                ", ".join(str(f) for f in m.features), m.model_properties.get("context_size"),
+                _price_text(m.pricing)] for m in models])
+    return EXIT_OK
+
+
+def _price_text(pricing: Optional[PriceConfig]) -> Optional[str]:
+    if pricing is None:
+        return None
+    output = "/" + format(pricing.output, "f") if pricing.output is not None else ""
+    return "%s%s per %s %s" % (format(pricing.input, "f"), output, format(pricing.unit, "f"),
+                               pricing.currency)
+
+
+@_command("llm", "ask an LLM; the answer streams to stdout, usage and cost to stderr",
+          _Argument("prompt", nargs="?", help="the prompt (default: read from stdin)"),
+          *_MODEL_ARGUMENTS,
+          _Argument("--system", metavar="TEXT", help="a system message before the prompt"),
+          _Argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a model parameter (repeatable); the value is read as JSON when it "
+                         "is JSON: --param temperature=0.2 --param stop_words='[\"x\"]'"),
+          _Argument("--no-stream", action="store_true",
+                    help="ask for the whole answer at once (stream=false)"),
+          _Argument("--poll", action="store_true",
+                    help="run it as a polled call (models with the polling feature)"),
+          _Argument("--first-token-timeout", type=_positive_float, metavar="SECONDS",
+                    help="give up when the first token takes longer than this"),
+          json_shape="NDJSON: one LLMResultChunk {model, delta: {index, message, usage, "
+                     "finish_reason}, ...} per chunk as it arrives (with --no-stream or --poll "
+                     "one LLMResult)" + _MODEL_JSON,
+          examples=("llm 'Say hello' --model acme/openai/openai/gpt-4o --credentials @key.json",
+                    "echo 'Summarise this' | llm --model gpt-4o --system 'Be brief' "
+                    "--param temperature=0.2 --credentials '{\"api_key\": \"...\"}'"))
+def _cmd_llm(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    prompt = _text_argument(ctx, args.prompt, "prompt")
+    credentials = _credentials_argument(ctx)
+    parameters = _parameter_values(args.param)
+    plugin, provider, model = _model_target(ctx, ModelType.LLM.value)
+    messages: List[PromptMessage] = []
+    if args.system:
+        messages.append(SystemPromptMessage(content=args.system))
+    messages.append(UserPromptMessage(content=prompt))
+    started = time.monotonic()
+    if args.poll or args.no_stream:
+        if args.poll:
+            result = client.poll_llm(tenant, args.user, plugin, provider, model, credentials,
+                                     messages, parameters)
+        else:
+            result = client.invoke_llm(tenant, args.user, plugin, provider, model, credentials,
+                                       messages, parameters, stream=False,
+                                       first_token_timeout=args.first_token_timeout)
+        if out.json_mode:
+            out.ndjson(result.to_dict())
+        else:
+            out.line(result.text)
+            _note_tool_calls(out, result.message.tool_calls)
+            out.info(_usage_line(result.usage, time.monotonic() - started))
+        return EXIT_OK
+    stream = client.invoke_llm(tenant, args.user, plugin, provider, model, credentials,
+                               messages, parameters, stream=True,
+                               first_token_timeout=args.first_token_timeout)
+    usage = None
+    open_line = False
+    try:
+        for chunk in stream:
+            usage = chunk.delta.usage or usage
+            if out.json_mode:
+                out.ndjson(chunk.to_dict())
+                continue
+            text = chunk.text
+            if text:
+                out.write(text)
+                out.stdout.flush()
+                open_line = not text.endswith("\n")
+            _note_tool_calls(out, chunk.delta.message.tool_calls)
+    finally:
+        stream.close()
+        if open_line:
+            out.line()
+    if not out.json_mode:
+        out.info(_usage_line(usage, time.monotonic() - started))
+    return EXIT_OK
+
+
+def _note_tool_calls(out: _Output, calls: List[AssistantToolCall]) -> None:
+    for call in calls:
+        function = call.function or AssistantToolCallFunction()
+        out.info("tool call %s: %s(%s)" % (call.id or "-", function.name, function.arguments))
+
+
+@_command("embed", "embed texts; one vector per text",
+          _Argument("texts", nargs="+", metavar="TEXT", help="the texts (- reads one from stdin)"),
+          *_MODEL_ARGUMENTS,
+          _Argument("--input-type", choices=("document", "query"), default="document",
+                    help="what the texts are (default document)"),
+          json_shape="{model, embeddings: [[float, ...], ...], usage}" + _MODEL_JSON,
+          examples=("embed 'first text' 'second text' --model acme/openai/openai/"
+                    "text-embedding-3-small --credentials @key.json --json",))
+def _cmd_embed(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    texts = [_text_argument(ctx, text, "text") if text == "-" else text for text in args.texts]
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.TEXT_EMBEDDING.value)
+    result = client.invoke_text_embedding(tenant, args.user, plugin, provider, model,
+                                          credentials, texts, args.input_type)
+    if out.json_mode:
+        out.json(result.to_dict())
+        return EXIT_OK
+    out.table(["TEXT", "DIMENSIONS", "VECTOR"],
+              [[index, len(vector), ", ".join("%.6g" % value for value in vector[:4])
+                + (", ..." if len(vector) > 4 else "")]
+               for index, vector in enumerate(result.embeddings)])
+    if result.usage is not None:
+        out.info("tokens: %d; cost %s %s" % (result.usage.total_tokens,
+                                             format(result.usage.total_price, "f"),
+                                             result.usage.currency))
+    return EXIT_OK
+
+
+@_command("rerank", "rank documents by relevance to a query",
+          _Argument("docs", nargs="+", metavar="DOC", help="the documents"),
+          _Argument("--query", "-q", required=True, help="the query"), *_MODEL_ARGUMENTS,
+          _Argument("--top-n", type=_positive_int, metavar="N", help="keep the N best"),
+          _Argument("--score-threshold", type=float, metavar="SCORE",
+                    help="drop documents scoring below this"),
+          json_shape="{model, docs: [{index, text, score}, ...]} best first" + _MODEL_JSON,
+          examples=("rerank --query 'red apple' 'green apple' 'blue car' --model "
+                    "acme/cohere/cohere/rerank-v3 --credentials @key.json --top-n 1",))
+def _cmd_rerank(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.RERANK.value)
+    result = client.invoke_rerank(tenant, args.user, plugin, provider, model, credentials,
+                                  args.query, args.docs, args.score_threshold, args.top_n)
+    if out.json_mode:
+        out.json(result.to_dict())
+        return EXIT_OK
+    out.table(["RANK", "DOC", "SCORE", "TEXT"],
+              [[rank, doc.index, "%.4f" % doc.score, doc.text]
+               for rank, doc in enumerate(result.docs, 1)])
+    return EXIT_OK
+
+
+@_command("tts", "turn text into speech, written to a file as it arrives",
+          _Argument("text", nargs="?", help="the text (default: read from stdin)"),
+          *_MODEL_ARGUMENTS, _Argument("--voice", required=True, help="a voice of the model"),
+          _Argument("--output", "-o", required=True, metavar="FILE",
+                    help="the audio file to write (replaced only when the audio is complete)"),
+          json_shape="{path, size}" + _MODEL_JSON,
+          examples=("tts 'Hello there' --model acme/openai/openai/tts-1 --voice alloy "
+                    "--credentials @key.json -o hello.mp3",))
+def _cmd_tts(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    text = _text_argument(ctx, args.text, "text")
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.TTS.value)
+    audio = client.invoke_tts(tenant, args.user, plugin, provider, model, credentials, text,
+                              args.voice)
+    partial = args.output + ".part"
+    size = 0
+    try:
+        with open(partial, "wb") as handle:
+            for piece in audio:
+                handle.write(piece)
+                size += len(piece)
+        os.replace(partial, args.output)
+    except OSError as exc:
+        raise InvalidArgumentError("cannot write %s: %s" % (args.output, _os_error_text(exc)),
+                                   argument="--output") from None
+    finally:
+        audio.close()
+        if os.path.exists(partial):
+            os.unlink(partial)
+    if out.json_mode:
+        out.json({"path": args.output, "size": size})
+    else:
+        out.info("wrote %s of audio to %s" % (_format_size(size), args.output))
+    return EXIT_OK
+
+
+@_command("stt", "transcribe an audio file (speech to text)",
+          _Argument("file", help="the audio file (sent streamed; - reads stdin)"),
+          *_MODEL_ARGUMENTS,
+          json_shape="{text}" + _MODEL_JSON,
+          examples=("stt meeting.mp3 --model acme/openai/openai/whisper-1 --credentials "
+                    "@key.json",))
+def _cmd_stt(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.SPEECH2TEXT.value)
+    audio: Any = args.file
+    if audio == "-":
+        audio = getattr(ctx.stdin, "buffer", None)
+        if audio is None or args.credentials == "-":
+            raise InvalidArgumentError("the audio cannot come from this standard input",
+                                       argument="file")
+    text = client.invoke_speech_to_text(tenant, args.user, plugin, provider, model,
+                                        credentials, audio)
+    if out.json_mode:
+        out.json({"text": text})
+    else:
+        out.line(text)
+    return EXIT_OK
+
+
+@_command("moderate", "ask a moderation model whether a text is flagged",
+          _Argument("text", nargs="?", help="the text (default: read from stdin)"),
+          *_MODEL_ARGUMENTS,
+          json_shape="{flagged: bool}" + _MODEL_JSON,
+          examples=("moderate 'some text' --model acme/openai/openai/omni-moderation-latest "
+                    "--credentials @key.json",))
+def _cmd_moderate(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    text = _text_argument(ctx, args.text, "text")
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.MODERATION.value)
+    flagged = client.invoke_moderation(tenant, args.user, plugin, provider, model, credentials,
+                                       text)
+    if out.json_mode:
+        out.json({"flagged": flagged})
+    else:
+        out.line("flagged" if flagged else "not flagged")
+    return EXIT_OK
+
+
+@_command("validate-credentials", "check a model provider's (or one model's) credentials",
+          _Argument("--provider", required=True, metavar="PROVIDER",
+                    help="author/name/provider, or a provider name with --plugin"),
+          _Argument("--plugin", metavar="AUTHOR/NAME", help="the plugin that serves it"),
+          _Argument("--model", "-m", metavar="MODEL",
+                    help="check the credentials of this model (with --model-type)"),
+          _Argument("--model-type", metavar="TYPE", default="llm",
+                    help="the model's type (default llm)"),
+          _Argument("--credentials", required=True, metavar="JSON|@FILE|-",
+                    help="the credentials: JSON, @file, or - for stdin (never printed)"),
+          _Argument("--user", default="dify-plugin-client", help="user id passed to the plugin"),
+          json_shape="{result: true, credentials: {name: \"***\"}} (values never shown); "
+                     "credentials the plugin refuses exit 1",
+          examples=("validate-credentials --provider acme/openai/openai --credentials "
+                    "@key.json",
+                    "validate-credentials --provider acme/openai/openai --model gpt-4o "
+                    "--credentials -"))
+def _cmd_validate_credentials(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    credentials = _credentials_argument(ctx)
+    plugin, provider = args.plugin, args.provider
+    if provider.count("/") >= 2 and not plugin:
+        plugin, _, provider = provider.rpartition("/")
+    if not plugin:
+        plugin, provider, _ = _find_provider(ctx, provider)
+    if args.model:
+        checked = client.validate_model_credentials(tenant, args.user, plugin, provider,
+                                                    args.model_type, args.model, credentials)
+    else:
+        checked = client.validate_provider_credentials(tenant, args.user, plugin, provider,
+                                                       credentials)
+    names = sorted(checked.credentials)
+    if out.json_mode:
+        out.json({"result": checked.result, "credentials": {name: "***" for name in names}})
+    else:
+        out.line("valid" if checked.result else "not valid")
+        if names:
+            out.info("the plugin returned credentials: %s (values not shown)" % ", ".join(names))
+    return EXIT_OK if checked.result else EXIT_FAILED
+
+
+def _find_provider(ctx: _Context, provider: str) -> Tuple[str, str, str]:
+    found = [entity.full_name for entity in ctx.client().fetch_model_providers(ctx.tenant())
+             if entity.provider == provider]
+    if len(found) != 1:
+        raise InvalidArgumentError(
+            "%s model provider named %r for this tenant%s; name it as author/name/provider"
+            % ("no" if not found else "more than one", provider,
+               " (%s)" % ", ".join(found) if found else ""), argument="--provider")
+    plugin, _, name = found[0].rpartition("/")
+    return plugin, name, ""
+
+
+# =============================================================================
+# Command line: tool extras, remote debugging, assets
+# =============================================================================
+
+#: The remote-debugging port of the docker setup (EXPOSE_PLUGIN_DEBUGGING_PORT); the
+#: daemon itself has no default for PLUGIN_REMOTE_INSTALLING_PORT.
+_DEFAULT_DEBUGGING_PORT = 5003
+_MIN_MASKED_VALUE = 4  # shorter credential values would mask ordinary words
+
+
+def _mask_values(text: str, secrets: Mapping[str, Any]) -> str:
+    """``text`` with every string credential value (of 4 characters or more) masked: a
+    plugin may quote what it was given in its error."""
+    for value in secrets.values():
+        if isinstance(value, str) and len(value) >= _MIN_MASKED_VALUE and value in text:
+            text = text.replace(value, "****")
+    return text
+
+
+@_command("tools-validate", "check a tool provider's credentials with its plugin",
+          _Argument("provider", help="organization/plugin_name/provider_name (see `tools`)"),
+          _Argument("--credentials", required=True,
+                    help="the credentials: JSON, @file, or - for stdin"),
+          _Argument("--user", default="dify-plugin-client",
+                    help="user id passed to the plugin (default: dify-plugin-client)"),
+          json_shape="{provider, valid, error}; exit status 1 when not valid",
+          examples=("tools-validate acme/search/search --credentials '{\"api_key\": \"...\"}'",
+                    "tools-validate acme/search/search --credentials @creds.json --json"))
+def _cmd_tools_validate(ctx: _Context) -> int:
+    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
+    error: Optional[str] = None
+    try:
+        valid = client.validate_tool_credentials(tenant, args.user, args.provider, credentials)
+    except (ToolProviderCredentialValidationError, CredentialsValidateFailedError) as exc:
+        valid, error = False, _mask_values(exc.message or str(exc), credentials)
+    if out.json_mode:
+        out.json({"provider": args.provider, "valid": valid, "error": error})
+    elif valid:
+        out.line("valid")
+    else:
+        out.line("not valid" + (": %s" % error if error else ""))
+    return EXIT_OK if valid else EXIT_FAILED
+
+
+def _remote_address(value: Optional[str], url: str) -> str:
+    """host:port for REMOTE_INSTALL_URL: the one given, else the daemon URL's host with
+    the usual port."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        host = urlsplit(url).hostname or "localhost"
+        return "%s:%d" % ("[%s]" % host if ":" in host else host, _DEFAULT_DEBUGGING_PORT)
+    host, _, port = value.rpartition(":")
+    if not host or not _ASCII_DIGITS.match(port) or not 0 < int(port) < 65536 \
+            or _CONTROL_CHARS_RE.search(value) or " " in value:
+        raise InvalidArgumentError("--address must be HOST:PORT, got %r" % value,
+                                   argument="--address")
+    return value
+
+
+@_command("debug-key", "print the .env lines that connect a plugin under development to "
+                       "this daemon (remote debugging)",
+          _Argument("--address", metavar="HOST:PORT",
+                    help="where the daemon listens for plugins (its PLUGIN_REMOTE_INSTALLING_"
+                         "HOST and _PORT; default: the --url host, port %d)"
+                         % _DEFAULT_DEBUGGING_PORT),
+          json_shape="{install_method, remote_install_url, remote_install_key}",
+          examples=("debug-key >> my_plugin/.env", "debug-key --address debug.example.com:5003"))
+def _cmd_debug_key(ctx: _Context) -> int:
+    key = ctx.client().get_debugging_key(ctx.tenant())
+    address = _remote_address(ctx.args.address, ctx.settings.url)
+    if ctx.out.json_mode:
+        ctx.out.json({"install_method": "remote", "remote_install_url": address,
+                      "remote_install_key": key})
+        return EXIT_OK
+    ctx.out.line("INSTALL_METHOD=remote")
+    ctx.out.line("REMOTE_INSTALL_URL=%s" % address)
+    ctx.out.line("REMOTE_INSTALL_KEY=%s" % key)
+    ctx.out.info("put these lines in the plugin's .env, then run it (python -m main); the key "
+                 "connects it to tenant %s%s" % (ctx.tenant(), "" if ctx.args.address else
+                                                 "; the address is a guess, see --address"))
+    return EXIT_OK
+
+
+@_command("asset", "save a plugin asset (an icon) to a file",
+          _Argument("asset", metavar="ID",
+                    help="asset id: the icon value in an installed plugin's declaration "
+                         "(list --json); with --identifier, a file name in the package's "
+                         "_assets/ folder"),
+          _Argument("--identifier", help="read ID from this uploaded package's _assets/ folder"),
+          _Argument("--output", metavar="PATH",
+                    help="file to write (default: ID's file name in the current directory)"),
+          _Argument("--force", action="store_true", help="overwrite PATH if it exists"),
+          json_shape="{asset, path, size}",
+          examples=("asset 88125ff0...7c26.svg",
+                    "asset icon.svg --identifier acme/echo:0.0.1@<checksum> --output echo.svg"))
+def _cmd_asset(ctx: _Context) -> int:
+    client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
+    path = args.output or _safe_file_name(args.asset)
+    if not path:
+        raise InvalidArgumentError("%r is no file name: give --output" % args.asset,
+                                   argument="--output")
+    if args.identifier:
+        data = client.extract_asset(tenant, args.identifier, args.asset)
+    else:
+        data = client.fetch_asset(tenant, args.asset)
+    try:
+        with open(path, "wb" if args.force else "xb") as handle:
+            handle.write(data)
+    except FileExistsError:
+        raise InvalidArgumentError("%s exists; add --force to overwrite it" % path,
+                                   argument="--output") from None
+    except OSError as exc:
+        raise InvalidArgumentError("cannot write %s: %s" % (path, _os_error_text(exc)),
+                                   argument="--output") from None
+    if ctx.out.json_mode:
+        ctx.out.json({"asset": args.asset, "path": path, "size": len(data)})
+    else:
+        ctx.out.info("saved %s (%s) to %s" % (args.asset, _format_size(len(data)), path))
+    return EXIT_OK
+
+
+# =============================================================================
+# Command line: endpoints, agent strategies, datasources, triggers
+# =============================================================================
+
+_USER_DEFAULT = "dify-plugin-client"
+_USER = _Argument("--user", default=_USER_DEFAULT,
+                  help="user id passed to the daemon and the plugin (default %s)"
+                       % _USER_DEFAULT)
+_CREDENTIALS = _Argument("--credentials",
+                         help="provider credentials: JSON, @file, or - for stdin")
+_CREDENTIAL_TYPE = _Argument("--credential-type", choices=_CREDENTIAL_TYPES)
+_OUTPUT_DIR = _Argument("--output-dir", help="save blobs into this directory")
+_BASE_URL = _Argument("--base-url", metavar="URL",
+                      help="where callers reach the daemon's /e/ routes, or a template "
+                           "with {hook_id} (default: the daemon URL)")
+_ENDPOINT_JSON = ("{id, name, plugin_id, hook_id, enabled, url, settings (secret values "
+                  "masked), declaration: {settings, endpoints}, user_id, created_at, ...}")
+_MASK = "****"
+
+
+def _json_option(ctx: _Context, value: Optional[str], flag: str) -> Dict[str, Any]:
+    return _read_json_argument(value, flag, ctx.stdin)
+
+
+def _check_output_dir(path: Optional[str]) -> None:
+    if path and not os.path.isdir(path):
+        raise InvalidArgumentError("--output-dir %s is not a directory" % path,
+                                   argument="--output-dir")
+
+
+def _print_stream(ctx: _Context, stream: Generator[ToolInvokeMessage, None, None],
+                  printer: _MessagePrinter) -> int:
+    try:
+        for message in stream:
+            printer.show(message)
+    finally:
+        stream.close()
+        printer.end()
+    return EXIT_OK
+
+
+def _show_json_or_lines(ctx: _Context, value: Any, text: str) -> int:
+    if ctx.out.json_mode:
+        ctx.out.json(value)
+    else:
+        ctx.out.line(text)
+    return EXIT_OK
+
+
+def _label(value: Optional[I18nObject]) -> str:
+    return value.get() if value is not None else ""
+
+
+def _parameter_rows(parameters: Sequence[PluginParameter]) -> List[List[Any]]:
+    return [[p.name, p.type, "yes" if p.required else "no",
+             None if p.default is None else json.dumps(p.default),
+             _label(p.description or p.help or p.label)] for p in parameters]
+
+
+def _show_parameters(ctx: _Context, title: str, parameters: Sequence[PluginParameter]) -> None:
+    ctx.out.line(title)
+    ctx.out.table(["PARAMETER", "TYPE", "REQUIRED", "DEFAULT", "DESCRIPTION"],
+                  _parameter_rows(parameters))
+
+
+# --- endpoints ---------------------------------------------------------------
+
+
+def _base_url(ctx: _Context) -> str:
+    return getattr(ctx.args, "base_url", None) or ctx.settings.url
+
+
+def _endpoint_record(endpoint: Endpoint, base_url: str) -> Dict[str, Any]:
+    """An endpoint as the CLI shows it: every secret value masked, and its URL."""
+    record = endpoint.to_dict()
+    record["settings"] = endpoint.masked_settings(_MASK)
+    record["url"] = endpoint.url(base_url)
+    return record
+
+
+def _endpoint_table(ctx: _Context, endpoints: Sequence[Endpoint]) -> None:
+    base = _base_url(ctx)
+    ctx.out.table(["ENDPOINT ID", "NAME", "PLUGIN", "ENABLED", "URL"],
+                  [[e.id, e.name, e.plugin_id, "yes" if e.enabled else "no", e.url(base)]
+                   for e in endpoints])
+
+
+@_command("endpoints", "list, set up, update, enable, disable and remove endpoints",
+          examples=("endpoints", "endpoints setup --identifier acme/hooks:0.0.1@<checksum> "
+                    "--name github --settings @settings.json",
+                    "endpoints url <endpoint-id> --path /webhook --base-url "
+                    "https://plugins.example.com"))
+def _cmd_endpoints(ctx: _Context) -> int:
+    """Without an action: list."""
+    return _endpoints_list(ctx)
+
+
+@_action("endpoints", "list", "list endpoints, newest first",
+         _Argument("--plugin", help="only this plugin's (author/name)"), _BASE_URL,
+         json_shape="[endpoint, ...]; an endpoint is " + _ENDPOINT_JSON)
+def _endpoints_list(ctx: _Context) -> int:
+    client, tenant = ctx.client(), ctx.tenant()
+    plugin = getattr(ctx.args, "plugin", None)
+    endpoints = (client.list_endpoints_for_single_plugin(tenant, plugin) if plugin
+                 else client.list_endpoints(tenant))
+    if ctx.out.json_mode:
+        ctx.out.json([_endpoint_record(e, _base_url(ctx)) for e in endpoints])
+        return EXIT_OK
+    _endpoint_table(ctx, endpoints)
+    return EXIT_OK
+
+
+@_action("endpoints", "show", "show an endpoint: settings (secrets masked) and route URLs",
+         _Argument("endpoint_id"), _BASE_URL, json_shape=_ENDPOINT_JSON)
+def _endpoints_show(ctx: _Context) -> int:
+    endpoint = ctx.client().fetch_endpoint(ctx.tenant(), ctx.args.endpoint_id)
+    base = _base_url(ctx)
+    if ctx.out.json_mode:
+        ctx.out.json(_endpoint_record(endpoint, base))
+        return EXIT_OK
+    rows: List[List[Any]] = [["id", endpoint.id], ["name", endpoint.name],
+                             ["plugin", endpoint.plugin_id], ["hook id", endpoint.hook_id],
+                             ["enabled", "yes" if endpoint.enabled else "no"],
+                             ["user", endpoint.user_id], ["url", endpoint.url(base)]]
+    rows.extend(["setting %s" % name, json.dumps(value, ensure_ascii=False)]
+                for name, value in endpoint.masked_settings(_MASK).items())
+    ctx.out.table(["FIELD", "VALUE"], rows)
+    routes = endpoint.declaration.endpoints if endpoint.declaration else []
+    if routes:
+        ctx.out.line()
+        ctx.out.table(["METHOD", "PATH", "URL", "HIDDEN"],
+                      [[r.method, r.path, endpoint.url(base, r.path.split("<", 1)[0]),
+                        "yes" if r.hidden else ""] for r in routes])
+    return EXIT_OK
+
+
+@_action("endpoints", "setup", "set up an endpoint of an installed plugin",
+         _Argument("--identifier", required=True,
+                   help="the installed plugin's unique identifier"),
+         _Argument("--name", required=True, help="a name for the endpoint"),
+         _Argument("--settings", help="its settings: JSON, @file, or - for stdin"),
+         _USER, _BASE_URL, json_shape=_ENDPOINT_JSON,
+         examples=("endpoints setup --identifier acme/hooks:0.0.1@<checksum> --name github "
+                   "--settings '{\"api_key\": \"...\"}'",))
+def _endpoints_setup(ctx: _Context) -> int:
+    args = ctx.args
+    settings = _json_option(ctx, args.settings, "--settings")
+    endpoint = ctx.client().create_endpoint(ctx.tenant(), args.user, args.identifier,
+                                            args.name, settings)
+    record = _endpoint_record(endpoint, _base_url(ctx))
+    if ctx.out.json_mode:
+        ctx.out.json(record)
+        return EXIT_OK
+    ctx.out.line(record["url"])
+    ctx.out.info("set up endpoint %s (hook %s) of %s" % (endpoint.id, endpoint.hook_id,
+                                                       endpoint.plugin_id))
+    return EXIT_OK
+
+
+@_action("endpoints", "update", "rename an endpoint or change some of its settings",
+         _Argument("endpoint_id"), _Argument("--name", help="the new name"),
+         _Argument("--settings", help="settings to change, the others are kept: JSON, "
+                                      "@file, or - for stdin"),
+         _Argument("--replace-settings", action="store_true",
+                   help="send --settings as the whole settings"),
+         _USER, _BASE_URL, json_shape="the endpoint after the update: " + _ENDPOINT_JSON)
+def _endpoints_update(ctx: _Context) -> int:
+    client, tenant, args = ctx.client(), ctx.tenant(), ctx.args
+    given = _json_option(ctx, args.settings, "--settings")
+    current = client.fetch_endpoint(tenant, args.endpoint_id)
+    # the listing's masked secrets, sent back unchanged, keep the stored ones
+    settings = given if args.replace_settings else dict(current.settings, **given)
+    client.update_endpoint(tenant, args.user, current.id, args.name or current.name,
+                           settings)
+    updated = client.fetch_endpoint(tenant, current.id)
+    if ctx.out.json_mode:
+        ctx.out.json(_endpoint_record(updated, _base_url(ctx)))
+    else:
+        ctx.out.info("updated endpoint %s (%s)" % (updated.id, updated.name))
+    return EXIT_OK
+
+
+def _endpoint_switch(ctx: _Context, action: str) -> int:
+    client, tenant, endpoint_id = ctx.client(), ctx.tenant(), ctx.args.endpoint_id
+    method = {"enable": client.enable_endpoint, "disable": client.disable_endpoint,
+              "remove": client.delete_endpoint}[action]
+    method(tenant, endpoint_id)
+    past = {"enable": "enabled", "disable": "disabled", "remove": "removed"}[action]
+    if ctx.out.json_mode:
+        ctx.out.json({"endpoint_id": endpoint_id, past: True})
+    else:
+        ctx.out.info("%s endpoint %s" % (past, endpoint_id))
+    return EXIT_OK
+
+
+@_action("endpoints", "enable", "let an endpoint answer again", _Argument("endpoint_id"),
+         json_shape="{endpoint_id, enabled: true}")
+def _endpoints_enable(ctx: _Context) -> int:
+    return _endpoint_switch(ctx, "enable")
+
+
+@_action("endpoints", "disable", "make an endpoint answer 404 until enabled",
+         _Argument("endpoint_id"), json_shape="{endpoint_id, disabled: true}")
+def _endpoints_disable(ctx: _Context) -> int:
+    return _endpoint_switch(ctx, "disable")
+
+
+@_action("endpoints", "remove", "remove an endpoint", _Argument("endpoint_id"),
+         json_shape="{endpoint_id, removed: true}")
+def _endpoints_remove(ctx: _Context) -> int:
+    return _endpoint_switch(ctx, "remove")
+
+
+@_action("endpoints", "url", "print the public URL of an endpoint",
+         _Argument("endpoint", help="endpoint id, or its hook id"),
+         _Argument("--path", default="", help="a route of the endpoint, e.g. /webhook"),
+         _BASE_URL, json_shape="{endpoint_id, hook_id, url}",
+         examples=("endpoints url <endpoint-id> --path /webhook --base-url "
+                   "https://plugins.example.com",))
+def _endpoints_url(ctx: _Context) -> int:
+    target = ctx.args.endpoint
+    endpoint_id = None
+    hook_id = target
+    if _UUID_RE.match(target):
+        endpoint = ctx.client().fetch_endpoint(ctx.tenant(), target)
+        endpoint_id, hook_id = endpoint.id, endpoint.hook_id
+    url = endpoint_url(_base_url(ctx), hook_id, ctx.args.path)
+    return _show_json_or_lines(ctx, {"endpoint_id": endpoint_id, "hook_id": hook_id,
+                                     "url": url}, url)
+
+
+# --- agent strategies --------------------------------------------------------
+
+
+class _AgentMessagePrinter(_MessagePrinter):
+    """Invoke output with log messages indented by their place in the log tree."""
+
+    def __init__(self, out: _Output, output_dir: Optional[str]) -> None:
+        super().__init__(out, output_dir)
+        self.logs = LogTree()
+
+    def show(self, message: ToolInvokeMessage) -> None:
+        node = self.logs.add(message)
+        if node is None or self.out.json_mode:
+            super().show(message)
+            return
+        log = node.log
+        self._note("%slog [%s] %s%s" % ("  " * node.depth, log.status, log.label,
+                                        ": %s" % log.error if log.error else ""))
+
+
+@_command("agents", "list agent strategy providers and run a strategy",
+          examples=("agents", "agents show acme/agent/agent react",
+                    "agents invoke --provider acme/agent/agent --strategy react "
+                    "--params '{\"query\": \"hi\"}'"))
+def _cmd_agents(ctx: _Context) -> int:
+    """Without an action: list."""
+    return _agents_list(ctx)
+
+
+@_action("agents", "list", "list agent strategy providers and their strategies",
+         json_shape="[{provider, plugin_id, plugin_unique_identifier, declaration: "
+                    "{identity, strategies}, meta, ...}, ...]")
+def _agents_list(ctx: _Context) -> int:
+    return _show_providers(ctx, ctx.client().fetch_agent_strategy_providers(ctx.tenant()),
+                           "agent strategy", ["STRATEGIES"], lambda declaration: [
+                               ", ".join(s.identity.name for s in declaration.strategies)])
+
+
+def _show_providers(ctx: _Context, providers: Sequence[Any], kind: str, columns: List[str],
+                    cells: Callable[[Any], List[Any]]) -> int:
+    """A listing of installed providers: JSON, a note when there are none, or a table
+    of each provider's name, ``columns`` (from its declaration) and plugin."""
+    if ctx.out.json_mode:
+        ctx.out.json([provider.to_dict() for provider in providers])
+    elif not providers:
+        ctx.out.info("no %s providers installed for tenant %s" % (kind, ctx.tenant()))
+    else:
+        ctx.out.table(["PROVIDER"] + columns + ["PLUGIN"], [
+            [p.full_name] + (cells(p.declaration) if p.declaration else [""] * len(columns))
+            + [p.plugin_unique_identifier] for p in providers])
+    return EXIT_OK
+
+
+@_action("agents", "show", "show a provider's strategies, or one strategy's parameters",
+         _Argument("provider", help="plugin_id/provider"),
+         _Argument("strategy", nargs="?", help="a strategy of that provider"),
+         json_shape="the provider; with STRATEGY the strategy's declaration")
+def _agents_show(ctx: _Context) -> int:
+    provider = ctx.client().fetch_agent_strategy_provider(ctx.tenant(), ctx.args.provider)
+    strategies = provider.declaration.strategies if provider.declaration else []
+    if not ctx.args.strategy:
+        if ctx.out.json_mode:
+            ctx.out.json(provider.to_dict())
+            return EXIT_OK
+        ctx.out.table(["STRATEGY", "PARAMETERS", "DESCRIPTION"],
+                      [[s.identity.name, ", ".join(p.name for p in s.parameters),
+                        _label(s.description)] for s in strategies])
+        return EXIT_OK
+    strategy = _named(strategies, ctx.args.strategy)
+    if strategy is None:
+        raise InvalidArgumentError("provider %s has no strategy %r; its strategies: %s" % (
+            provider.full_name, ctx.args.strategy,
+            ", ".join(s.identity.name for s in strategies) or "none"), argument="strategy")
+    if ctx.out.json_mode:
+        ctx.out.json(strategy.to_dict())
+        return EXIT_OK
+    _show_parameters(ctx, "%s  (%s)" % (strategy.identity.name, provider.full_name),
+                     strategy.parameters)
+    return EXIT_OK
+
+
+@_action("agents", "invoke", "run an agent strategy and print its messages as they arrive",
+         _Argument("--provider", required=True, help="plugin_id/provider (see agents list)"),
+         _Argument("--strategy", required=True, help="strategy name"),
+         _Argument("--params", help="strategy parameters: JSON, @file, or - for stdin"),
+         _Argument("--context", help="invoke context for the plugin: JSON or @file"),
+         _USER, _OUTPUT_DIR, _Argument("--conversation-id"), _Argument("--app-id"),
+         _Argument("--message-id"),
+         json_shape="NDJSON: one {type, message, meta} per message as it arrives; a saved "
+                    "blob's message is {path, size}",
+         examples=("agents invoke --provider acme/agent/agent --strategy react "
+                   "--params @params.json --output-dir out/",))
+def _agents_invoke(ctx: _Context) -> int:
+    args = ctx.args
+    params = _json_option(ctx, args.params, "--params")
+    context = _json_option(ctx, args.context, "--context") if args.context else None
+    _check_output_dir(args.output_dir)
+    stream = ctx.client().invoke_agent_strategy(
+        ctx.tenant(), args.user, args.provider, args.strategy, params,
+        conversation_id=args.conversation_id, app_id=args.app_id,
+        message_id=args.message_id, context=context)
+    return _print_stream(ctx, stream, _AgentMessagePrinter(ctx.out, args.output_dir))
+
+
+# --- datasources -------------------------------------------------------------
+
+
+class _DatasourcePrinter(_MessagePrinter):
+    """Datasource messages: a blob is saved under the ``file_name`` its meta gives."""
+
+    def _save_blob(self, message: ToolInvokeMessage, blob: bytes) -> Optional[str]:
+        meta = message.meta or {}
+        if not meta.get("filename") and meta.get("file_name"):
+            message = type(message)(type=message.type, message=message.message,
+                                    meta=dict(meta, filename=meta["file_name"]))
+        return super()._save_blob(message, blob)
+
+
+_DATASOURCE = _Argument("--datasource", required=True, help="the datasource's name")
+_DATASOURCE_PROVIDER = _Argument("--provider", required=True,
+                                 help="plugin_id/provider (see datasources list)")
+
+
+@_command("datasources", "list datasource providers and read from them",
+          examples=("datasources", "datasources validate --provider acme/notion/notion "
+                    "--credentials @creds.json",
+                    "datasources pages --provider acme/notion/notion --datasource pages "
+                    "--credentials @creds.json"))
+def _cmd_datasources(ctx: _Context) -> int:
+    """Without an action: list."""
+    return _datasources_list(ctx)
+
+
+@_action("datasources", "list", "list datasource providers",
+         json_shape="[{provider, plugin_id, plugin_unique_identifier, declaration: "
+                    "{identity, provider_type, credentials_schema, datasources}, ...}, ...]")
+def _datasources_list(ctx: _Context) -> int:
+    return _show_providers(ctx, ctx.client().fetch_datasource_providers(ctx.tenant()),
+                           "datasource", ["TYPE", "DATASOURCES"], lambda declaration: [
+                               declaration.provider_type,
+                               ", ".join(d.identity.name for d in declaration.datasources)])
+
+
+@_action("datasources", "show", "show a provider's datasources, or one's parameters",
+         _Argument("provider", help="plugin_id/provider"),
+         _Argument("datasource", nargs="?", help="a datasource of that provider"),
+         json_shape="the provider; with DATASOURCE the datasource's declaration")
+def _datasources_show(ctx: _Context) -> int:
+    provider = ctx.client().fetch_datasource_provider(ctx.tenant(), ctx.args.provider)
+    declaration = provider.declaration
+    datasources = declaration.datasources if declaration else []
+    if ctx.args.datasource:
+        datasource = _named(datasources, ctx.args.datasource)
+        if datasource is None:
+            raise InvalidArgumentError("provider %s has no datasource %r; its datasources: %s"
+                                       % (provider.full_name, ctx.args.datasource,
+                                          ", ".join(d.identity.name for d in datasources)
+                                          or "none"), argument="datasource")
+        if ctx.out.json_mode:
+            ctx.out.json(datasource.to_dict())
+            return EXIT_OK
+        _show_parameters(ctx, "%s  (%s)" % (datasource.identity.name, provider.full_name),
+                         datasource.parameters)
+        return EXIT_OK
+    if ctx.out.json_mode:
+        ctx.out.json(provider.to_dict())
+        return EXIT_OK
+    ctx.out.line("%s  (%s)" % (provider.full_name,
+                               declaration.provider_type if declaration else "?"))
+    ctx.out.table(["DATASOURCE", "PARAMETERS", "DESCRIPTION"],
+                  [[d.identity.name, ", ".join(p.name for p in d.parameters),
+                    _label(d.description)] for d in datasources])
+    if declaration is not None and declaration.credentials_schema:
+        ctx.out.info("credentials: %s" % ", ".join(
+            c.name + (" (required)" if c.required else "")
+            for c in declaration.credentials_schema))
+    return EXIT_OK
+
+
+def _check_credentials_command(ctx: _Context, validate: Callable[..., bool]) -> int:
+    credentials = _json_option(ctx, ctx.args.credentials, "--credentials")
+    validate(ctx.tenant(), ctx.args.user, ctx.args.provider, credentials)
+    return _show_json_or_lines(ctx, {"provider": ctx.args.provider, "valid": True},
+                               "%s: credentials accepted" % ctx.args.provider)
+
+
+@_action("datasources", "validate", "check credentials with the datasource provider",
+         _DATASOURCE_PROVIDER, _CREDENTIALS, _USER,
+         json_shape="{provider, valid: true}; a refusal is an error (exit 1)")
+def _datasources_validate(ctx: _Context) -> int:
+    return _check_credentials_command(ctx, ctx.client().validate_datasource_credentials)
+
+
+def _datasource_arguments(ctx: _Context) -> Tuple[str, str, str, str, Dict[str, Any]]:
+    args = ctx.args
+    return (ctx.tenant(), args.user, args.provider, args.datasource,
+            _json_option(ctx, args.credentials, "--credentials"))
+
+
+@_action("datasources", "crawl", "crawl a website, showing progress",
+         _DATASOURCE_PROVIDER, _DATASOURCE,
+         _Argument("--params", help="datasource parameters: JSON, @file, or - for stdin"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="NDJSON: one {status, completed, total, web_info_list: [{source_url, "
+                    "title, description, content}]} per progress report")
+def _datasources_crawl(ctx: _Context) -> int:
+    tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
+    params = _json_option(ctx, ctx.args.params, "--params")
+    last: Optional[WebsiteCrawlResult] = None
+    stream = ctx.client().get_website_crawl(tenant, user, provider, datasource, credentials,
+                                            params, credential_type=ctx.args.credential_type)
+    try:
+        for progress in stream:
+            last = progress
+            if ctx.out.json_mode:
+                ctx.out.ndjson(progress.to_dict())
+            else:
+                ctx.out.info("%s %d/%d" % (progress.status, progress.completed,
+                                           progress.total))
+    finally:
+        stream.close()
+    if last is not None and not ctx.out.json_mode:
+        ctx.out.table(["URL", "TITLE", "DESCRIPTION"],
+                      [[page.source_url, page.title, page.description]
+                       for page in last.web_info_list])
+    return EXIT_OK
+
+
+@_action("datasources", "pages", "list the pages of an online document source",
+         _DATASOURCE_PROVIDER, _DATASOURCE,
+         _Argument("--params", help="datasource parameters: JSON, @file, or - for stdin"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="[{workspace_id, workspace_name, workspace_icon, total, pages: "
+                    "[{page_id, page_name, type, parent_id, last_edited_time, ...}]}]")
+def _datasources_pages(ctx: _Context) -> int:
+    tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
+    params = _json_option(ctx, ctx.args.params, "--params")
+    workspaces = ctx.client().get_online_document_pages(
+        tenant, user, provider, datasource, credentials, params,
+        credential_type=ctx.args.credential_type)
+    if ctx.out.json_mode:
+        ctx.out.json([workspace.to_dict() for workspace in workspaces])
+        return EXIT_OK
+    ctx.out.table(["WORKSPACE", "PAGE ID", "NAME", "TYPE", "PARENT"],
+                  [[w.workspace_id, p.page_id, p.page_name, p.type, p.parent_id]
+                   for w in workspaces for p in w.pages])
+    return EXIT_OK
+
+
+@_action("datasources", "page-content", "print one online document page's content",
+         _DATASOURCE_PROVIDER, _DATASOURCE, _Argument("--page-id", required=True),
+         _Argument("--workspace-id", help="the page's workspace (see pages)"),
+         _Argument("--type", default="page", help="the page's type (default page)"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _OUTPUT_DIR,
+         json_shape="NDJSON: one {type, message, meta} per message; a saved blob's message "
+                    "is {path, size}")
+def _datasources_page_content(ctx: _Context) -> int:
+    tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
+    args = ctx.args
+    _check_output_dir(args.output_dir)
+    page = {"workspace_id": args.workspace_id or "", "page_id": args.page_id,
+            "type": args.type}
+    stream = ctx.client().get_online_document_page_content(
+        tenant, user, provider, datasource, credentials, page,
+        credential_type=args.credential_type)
+    return _print_stream(ctx, stream, _DatasourcePrinter(ctx.out, args.output_dir))
+
+
+@_action("datasources", "browse", "list files and folders of an online drive",
+         _DATASOURCE_PROVIDER, _DATASOURCE,
+         _Argument("--prefix", default="", help="the folder to list (its id; default: top)"),
+         _Argument("--bucket"), _Argument("--max-keys", type=_positive_int, default=100),
+         _Argument("--next-page", help="next_page_parameters from a truncated listing: JSON"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="[{bucket, files: [{id, name, size, type}], is_truncated, "
+                    "next_page_parameters}]")
+def _datasources_browse(ctx: _Context) -> int:
+    tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
+    args = ctx.args
+    next_page = _json_option(ctx, args.next_page, "--next-page") if args.next_page else None
+    buckets = ctx.client().online_drive_browse_files(
+        tenant, user, provider, datasource, credentials, prefix=args.prefix,
+        max_keys=args.max_keys, bucket=args.bucket, next_page_parameters=next_page,
+        credential_type=args.credential_type)
+    if ctx.out.json_mode:
+        ctx.out.json([bucket.to_dict() for bucket in buckets])
+        return EXIT_OK
+    ctx.out.table(["BUCKET", "ID", "NAME", "TYPE", "SIZE"],
+                  [[b.bucket, f.id, f.name, f.type, f.size] for b in buckets for f in b.files])
+    for bucket in buckets:
+        if bucket.is_truncated:
+            ctx.out.info("more files: add --next-page '%s'" % json.dumps(
+                bucket.next_page_parameters or {}))
+    return EXIT_OK
+
+
+@_action("datasources", "download", "download a file of an online drive",
+         _DATASOURCE_PROVIDER, _DATASOURCE,
+         _Argument("--file-id", required=True, help="the file's id (see browse)"),
+         _Argument("--bucket"), _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _OUTPUT_DIR,
+         json_shape="NDJSON: one {type, message, meta} per message; a saved blob's message "
+                    "is {path, size}")
+def _datasources_download(ctx: _Context) -> int:
+    tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
+    args = ctx.args
+    _check_output_dir(args.output_dir)
+    stream = ctx.client().online_drive_download_file(
+        tenant, user, provider, datasource, credentials, args.file_id, bucket=args.bucket,
+        credential_type=args.credential_type)
+    return _print_stream(ctx, stream, _DatasourcePrinter(ctx.out, args.output_dir))
+
+
+# --- triggers ----------------------------------------------------------------
+
+_TRIGGER_PROVIDER = _Argument("--provider", required=True,
+                              help="plugin_id/provider (see triggers list)")
+_SUBSCRIPTION = _Argument("--subscription", required=True,
+                          help="the subscription subscribe gave: JSON, @file, or - for stdin")
+_SAVE = _Argument("--save", metavar="PATH",
+                  help="write the whole subscription (secret properties included) to PATH, "
+                       "readable by you only")
+_REQUEST = (
+    _Argument("--method", default="POST", help="the webhook request's method (default POST)"),
+    _Argument("--path", default="/", help="its path and query (default /)"),
+    _Argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+              help="a header of it (repeatable)"),
+    _Argument("--body", help="its body: text, @file, or - for stdin"),
+)
+_SUBSCRIPTION_JSON = "{endpoint, expires_at, parameters, properties (secret ones masked)}"
+
+
+def _webhook_request(ctx: _Context) -> RawHttpRequest:
+    """The webhook request the --method/--path/--header/--body options describe."""
+    args = ctx.args
+    headers = []
+    for text in args.header:
+        name, colon, value = text.partition(":")
+        if not colon:
+            raise InvalidArgumentError("--header must be 'Name: value', got %r" % text,
+                                       argument="--header")
+        headers.append((name.strip(), value.strip()))
+    body = b""
+    if args.body == "-":
+        body = ctx.stdin.read().encode("utf-8")
+    elif args.body and args.body.startswith("@"):
+        try:
+            with open(args.body[1:], "rb") as handle:
+                body = handle.read()
+        except OSError as exc:
+            raise InvalidArgumentError("--body: cannot read %s: %s" % (
+                args.body[1:], _os_error_text(exc)), argument="--body") from None
+    elif args.body:
+        body = args.body.encode("utf-8")
+    try:
+        return RawHttpRequest(args.method, args.path, headers, body)
+    except HttpMessageError as exc:
+        raise InvalidArgumentError(exc.message, argument="--header") from None
+
+
+def _secret_properties(ctx: _Context, provider: str) -> Set[str]:
+    declaration = ctx.client().fetch_trigger_provider(ctx.tenant(), provider).declaration
+    return {config.name for config in (declaration.subscription_schema if declaration else [])
+            if config.type == "secret-input"}
+
+
+def _show_subscription(ctx: _Context, subscription: TriggerSubscription) -> int:
+    """Print a subscription with its secret properties masked; --save keeps it whole."""
+    record = subscription.to_dict()
+    if ctx.args.save:
+        _save_private_json(ctx.args.save, record)
+        ctx.out.info("subscription saved to %s" % ctx.args.save)
+    secret = _secret_properties(ctx, ctx.args.provider)
+    shown = dict(record, properties={
+        name: _MASK if name in secret and value not in (None, "") else value
+        for name, value in subscription.properties.items()})
+    if secret & set(subscription.properties) and not ctx.args.save:
+        ctx.out.info("secret properties are masked; --save PATH keeps the whole subscription")
+    ctx.out.json(shown)
+    return EXIT_OK
+
+
+def _save_private_json(path: str, value: Any) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise InvalidArgumentError("--save: cannot write %s: %s" % (path, _os_error_text(exc)),
+                                   argument="--save") from None
+
+
+@_command("triggers", "list trigger providers, manage subscriptions, dispatch webhooks",
+          examples=("triggers", "triggers subscribe --provider acme/gh/gh --endpoint "
+                    "https://hooks.example.com/gh --credentials @creds.json --save sub.json",
+                    "triggers dispatch --provider acme/gh/gh --subscription @sub.json "
+                    "--path /gh --header 'Content-Type: application/json' --body @push.json"))
+def _cmd_triggers(ctx: _Context) -> int:
+    """Without an action: list."""
+    return _triggers_list(ctx)
+
+
+@_action("triggers", "list", "list trigger providers and their events",
+         json_shape="[{provider, plugin_id, plugin_unique_identifier, declaration: "
+                    "{identity, subscription_schema, subscription_constructor, events}}, ...]")
+def _triggers_list(ctx: _Context) -> int:
+    return _show_providers(ctx, ctx.client().fetch_trigger_providers(ctx.tenant()), "trigger",
+                           ["EVENTS"], lambda declaration: [
+                               ", ".join(e.identity.name for e in declaration.events)])
+
+
+@_action("triggers", "show", "show a provider's events, or one event's parameters",
+         _Argument("provider", help="plugin_id/provider"),
+         _Argument("event", nargs="?", help="an event of that provider"),
+         json_shape="the provider; with EVENT the event's declaration")
+def _triggers_show(ctx: _Context) -> int:
+    provider = ctx.client().fetch_trigger_provider(ctx.tenant(), ctx.args.provider)
+    declaration = provider.declaration
+    events = declaration.events if declaration else []
+    if ctx.args.event:
+        event = _named(events, ctx.args.event)
+        if event is None:
+            raise InvalidArgumentError("provider %s has no event %r; its events: %s" % (
+                provider.full_name, ctx.args.event,
+                ", ".join(e.identity.name for e in events) or "none"), argument="event")
+        if ctx.out.json_mode:
+            ctx.out.json(event.to_dict())
+            return EXIT_OK
+        _show_parameters(ctx, "%s  (%s)" % (event.identity.name, provider.full_name),
+                         event.parameters)
+        return EXIT_OK
+    if ctx.out.json_mode:
+        ctx.out.json(provider.to_dict())
+        return EXIT_OK
+    ctx.out.table(["EVENT", "PARAMETERS", "DESCRIPTION"],
+                  [[e.identity.name, ", ".join(p.name for p in e.parameters),
+                    _label(e.description)] for e in events])
+    constructor = declaration.subscription_constructor if declaration else None
+    if constructor is not None:
+        ctx.out.info("subscription parameters: %s; credentials: %s" % (
+            ", ".join(p.name for p in constructor.parameters) or "none",
+            ", ".join(c.name for c in constructor.credentials_schema) or "none"))
+    return EXIT_OK
+
+
+@_action("triggers", "validate", "check credentials with the trigger provider",
+         _TRIGGER_PROVIDER, _CREDENTIALS, _USER,
+         json_shape="{provider, valid: true}; a refusal is an error (exit 1)")
+def _triggers_validate(ctx: _Context) -> int:
+    return _check_credentials_command(ctx, ctx.client().validate_trigger_credentials)
+
+
+@_action("triggers", "subscribe", "subscribe to the provider's events at an endpoint URL",
+         _TRIGGER_PROVIDER,
+         _Argument("--endpoint", required=True, help="the URL events are to be sent to"),
+         _Argument("--params", help="subscription parameters: JSON, @file, or - for stdin"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _SAVE, json_shape=_SUBSCRIPTION_JSON)
+def _triggers_subscribe(ctx: _Context) -> int:
+    args = ctx.args
+    subscription = ctx.client().subscribe_trigger(
+        ctx.tenant(), args.user, args.provider, args.endpoint,
+        _json_option(ctx, args.params, "--params"),
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
+    return _show_subscription(ctx, subscription)
+
+
+@_action("triggers", "refresh", "renew a subscription", _TRIGGER_PROVIDER, _SUBSCRIPTION,
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _SAVE, json_shape=_SUBSCRIPTION_JSON)
+def _triggers_refresh(ctx: _Context) -> int:
+    args = ctx.args
+    subscription = ctx.client().refresh_trigger(
+        ctx.tenant(), args.user, args.provider,
+        _json_option(ctx, args.subscription, "--subscription"),
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
+    return _show_subscription(ctx, subscription)
+
+
+@_action("triggers", "unsubscribe", "remove a subscription", _TRIGGER_PROVIDER,
+         _SUBSCRIPTION, _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="{success, message}; success false exits 1")
+def _triggers_unsubscribe(ctx: _Context) -> int:
+    args = ctx.args
+    result = ctx.client().unsubscribe_trigger(
+        ctx.tenant(), args.user, args.provider,
+        _json_option(ctx, args.subscription, "--subscription"),
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
+    if ctx.out.json_mode:
+        ctx.out.json(result.to_dict())
+    else:
+        ctx.out.info("%s: %s" % ("unsubscribed" if result.success else "not unsubscribed",
+                                 result.message or "(no message)"))
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+@_action("triggers", "dispatch", "hand a webhook request to the plugin: events and response",
+         _TRIGGER_PROVIDER, _SUBSCRIPTION, *_REQUEST, _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="{user_id, events, payload, response: {status, reason, headers, body}}")
+def _triggers_dispatch(ctx: _Context) -> int:
+    args = ctx.args
+    result = ctx.client().dispatch_trigger_event(
+        ctx.tenant(), args.user, args.provider,
+        _json_option(ctx, args.subscription, "--subscription"), _webhook_request(ctx),
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
+    response = result.http_response()
+    if ctx.out.json_mode:
+        ctx.out.json({"user_id": result.user_id, "events": result.events,
+                      "payload": result.payload,
+                      "response": {"status": response.status, "reason": response.reason,
+                                   "headers": [list(pair) for pair in response.headers],
+                                   "body": response.text}})
+        return EXIT_OK
+    ctx.out.line("events: %s" % (", ".join(result.events) or "none"))
+    if result.user_id:
+        ctx.out.line("user: %s" % result.user_id)
+    ctx.out.line("payload: %s" % json.dumps(result.payload, ensure_ascii=False))
+    ctx.out.line("response: %d %s" % (response.status, response.reason))
+    for name, value in response.headers:
+        ctx.out.line("  %s: %s" % (name, value))
+    if response.body:
+        ctx.out.line(response.text)
+    return EXIT_OK
+
+
+@_action("triggers", "invoke-event", "turn a webhook into one event's variables",
+         _TRIGGER_PROVIDER, _Argument("--event", required=True, help="the event's name"),
+         _SUBSCRIPTION, *_REQUEST,
+         _Argument("--params", help="event parameters: JSON, @file, or - for stdin"),
+         _Argument("--payload", help="the payload dispatch returned: JSON or @file"),
+         _CREDENTIALS, _CREDENTIAL_TYPE, _USER,
+         json_shape="{variables, cancelled}")
+def _triggers_invoke_event(ctx: _Context) -> int:
+    args = ctx.args
+    result = ctx.client().invoke_trigger_event(
+        ctx.tenant(), args.user, args.provider, args.event,
+        _json_option(ctx, args.subscription, "--subscription"), _webhook_request(ctx),
+        _json_option(ctx, args.params, "--params"), _json_option(ctx, args.payload, "--payload"),
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
+    if ctx.out.json_mode:
+        ctx.out.json(result.to_dict())
+    elif result.cancelled:
+        ctx.out.info("the plugin ignored this event (cancelled)")
+    else:
+        ctx.out.line(json.dumps(result.variables, indent=2, ensure_ascii=False))
+    return EXIT_OK
 
 
 # =============================================================================

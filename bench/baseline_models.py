@@ -18,8 +18,14 @@ import base64
 import contextlib
 import copy
 import datetime
+import decimal
 import enum
 from typing import Any, Dict, Generic, List, Optional, TypeVar, Union
+
+try:
+    from typing import Annotated, Literal
+except ImportError:  # Python 3.8
+    from typing_extensions import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -322,6 +328,136 @@ class ToolInvokeMessage(BaseModel):
             elif kind == cls.MessageType.FILE:
                 v = {"file_marker": "file_marker"}
         return v
+
+
+
+# --- model answers (LLM chunks, embeddings, TTS and speech-to-text results) ----------
+#
+# Dify's api/core/model_runtime/entities (llm_entities, message_entities,
+# text_embedding_entities) and core/plugin/entities/plugin_daemon.py, with the fields of
+# dify_plugin_client's own model entities. Prices are Decimal, as in Dify.
+
+
+class PromptMessageRole(str, enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+    DEVELOPER = "developer"
+
+
+class TextPromptMessageContent(BaseModel):
+    type: Literal["text"] = "text"
+    data: str
+    opaque_body: Any = None
+
+
+class MultiModalPromptMessageContent(BaseModel):
+    format: str = ""
+    base64_data: str = ""
+    url: str = ""
+    mime_type: str = ""
+    filename: str = ""
+    opaque_body: Any = None
+
+
+class ImagePromptMessageContent(MultiModalPromptMessageContent):
+    type: Literal["image"] = "image"
+    detail: Optional[str] = None
+
+
+class AudioPromptMessageContent(MultiModalPromptMessageContent):
+    type: Literal["audio"] = "audio"
+
+
+class VideoPromptMessageContent(MultiModalPromptMessageContent):
+    type: Literal["video"] = "video"
+
+
+class DocumentPromptMessageContent(MultiModalPromptMessageContent):
+    type: Literal["document"] = "document"
+
+
+PromptMessageContentUnion = Annotated[
+    Union[TextPromptMessageContent, ImagePromptMessageContent, AudioPromptMessageContent,
+          VideoPromptMessageContent, DocumentPromptMessageContent],
+    Field(discriminator="type")]
+
+
+class AssistantToolCallFunction(BaseModel):
+    name: str = ""
+    arguments: str = ""
+
+
+class AssistantToolCall(BaseModel):
+    id: str = ""
+    type: str = "function"
+    function: Optional[AssistantToolCallFunction] = None
+
+
+class AssistantPromptMessage(BaseModel):
+    role: PromptMessageRole = PromptMessageRole.ASSISTANT
+    content: Union[str, List[PromptMessageContentUnion], None] = None
+    name: Optional[str] = None
+    tool_calls: List[AssistantToolCall] = Field(default_factory=list)
+    opaque_body: Any = None
+
+
+class LLMUsage(BaseModel):
+    prompt_tokens: int = 0
+    prompt_unit_price: decimal.Decimal
+    prompt_price_unit: decimal.Decimal
+    prompt_price: decimal.Decimal
+    completion_tokens: int = 0
+    completion_unit_price: decimal.Decimal
+    completion_price_unit: decimal.Decimal
+    completion_price: decimal.Decimal
+    total_tokens: int = 0
+    total_price: decimal.Decimal
+    currency: str = ""
+    latency: float = 0.0
+
+
+class LLMResultChunkDelta(BaseModel):
+    index: int = 0
+    message: AssistantPromptMessage
+    usage: Optional[LLMUsage] = None
+    finish_reason: Optional[str] = None
+
+
+class LLMResultChunk(BaseModel):
+    model: str = ""
+    system_fingerprint: Optional[str] = None
+    delta: LLMResultChunkDelta
+    prompt_messages: List[dict] = Field(default_factory=list)
+
+    @field_validator("prompt_messages", mode="before")
+    @classmethod
+    def always_empty(cls, value):  # as Dify does: the field is deprecated
+        return []
+
+
+class EmbeddingUsage(BaseModel):
+    tokens: int = 0
+    total_tokens: int = 0
+    unit_price: decimal.Decimal
+    price_unit: decimal.Decimal
+    total_price: decimal.Decimal
+    currency: str = ""
+    latency: float = 0.0
+
+
+class EmbeddingResult(BaseModel):
+    model: str = ""
+    embeddings: List[List[float]]
+    usage: Optional[EmbeddingUsage] = None
+
+
+class PluginStringResultResponse(BaseModel):
+    """TTS pieces (``result`` is hex) and speech-to-text text."""
+
+    result: str
+    mime_type: Optional[str] = None
 
 
 class _FileChunk:

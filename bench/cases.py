@@ -482,8 +482,216 @@ def case_refs(args):
     return {"sizes": rows}
 
 
+# ----------------------------------------------------------------------------------
+# Models: an LLM stream, an embeddings answer, TTS audio, speech-to-text upload memory
+# ----------------------------------------------------------------------------------
+
+MODEL_PLUGIN, MODEL_PROVIDER = "acme/echo", "echo"
+CREDENTIALS = {"api_key": "bench"}
+
+
+def _dify_model_stream(client, url, route, data, model):
+    """Dify's PluginModelClient: the payload through jsonable_encoder-like dumping, then
+    _request_with_plugin_daemon_response_stream (iter_lines + model_validate_json)."""
+    from baseline_models import PluginDaemonBasicResponse
+
+    headers = {"X-Api-Key": KEY, "X-Plugin-ID": MODEL_PLUGIN, "Content-Type": "application/json",
+               "Accept-Encoding": "gzip, deflate, br"}
+    content = json.dumps({"user_id": USER, "data": data})
+    with client.stream("POST", "%s/plugin/%s/dispatch/%s" % (url, TENANT, route),
+                       headers=headers, content=content) as response:
+        for raw_line in response.iter_lines():
+            line = raw_line.strip()
+            if line.startswith("data:"):
+                line = line[5:].strip()
+            if not line:
+                continue
+            rep = PluginDaemonBasicResponse[model].model_validate_json(line)
+            if rep.code != 0:
+                raise ValueError("plugin daemon: %s, code: %s" % (rep.message, rep.code))
+            if rep.data is None:
+                raise ValueError("got empty data from plugin daemon")
+            yield rep.data
+
+
+def _model_data(model, model_type, **fields):
+    return dict({"provider": MODEL_PROVIDER, "model_type": model_type, "model": model,
+                 "credentials": CREDENTIALS}, **fields)
+
+
+def case_llm_stream(args):
+    """One streamed LLM answer of N small chunks, each parsed into a typed chunk."""
+    url, impl = args.url, args.impl
+    if impl == "ours":
+        from dify_plugin_client import UserPromptMessage
+
+        client = _ours(url)
+
+        def run(model):
+            return client.invoke_llm(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER, model,
+                                     CREDENTIALS, [UserPromptMessage(content="hello")])
+    elif impl == "httpx_pydantic":
+        from baseline_models import LLMResultChunk
+
+        client = _httpx_client()
+
+        def run(model):
+            data = _model_data(model, "llm", prompt_messages=[{"role": "user",
+                                                               "content": "hello"}],
+                               model_parameters=None, tools=None, stop=None, stream=True)
+            return _dify_model_stream(client, url, "llm/invoke", data, LLMResultChunk)
+    else:
+        raise SystemExit("unknown impl " + impl)
+    for _ in run("llm_warm"):
+        pass
+    gc.collect()
+    start = time.perf_counter()
+    count = 0
+    last = None
+    for last in run("llm"):
+        count += 1
+    elapsed = time.perf_counter() - start
+    if count != args.n or last.delta.usage is None:
+        raise SystemExit("got %d chunks, expected %d with usage at the end" % (count, args.n))
+    return {"chunks": count, "seconds": elapsed, "per_second": count / elapsed,
+            "total_price": str(last.delta.usage.total_price),
+            "price_type": type(last.delta.usage.total_price).__name__,
+            "chunk_type": type(last).__module__ + "." + type(last).__name__}
+
+
+def case_embeddings(args):
+    """One text-embedding answer (1,000 x 1,536 floats), parsed into its typed result;
+    the best of --reps calls on one client."""
+    url, impl = args.url, args.impl
+    if impl == "ours":
+        client = _ours(url)
+
+        def call(model):
+            return client.invoke_text_embedding(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER,
+                                                model, CREDENTIALS, ["x"], "document")
+    elif impl == "httpx_pydantic":
+        from baseline_models import EmbeddingResult
+
+        client = _httpx_client()
+
+        def call(model):
+            data = _model_data(model, "text-embedding", texts=["x"], input_type="document")
+            for result in _dify_model_stream(client, url, "text_embedding/invoke", data,
+                                             EmbeddingResult):
+                return result
+            raise ValueError("Failed to invoke text embedding")
+    else:
+        raise SystemExit("unknown impl " + impl)
+    call("embed_warm")
+    best = None
+    for _ in range(args.reps):
+        gc.collect()
+        start = time.perf_counter()
+        result = call("embed")
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    vectors = result.embeddings
+    if len(vectors) != args.n or not all(type(value) is float for value in vectors[-1]):
+        raise SystemExit("got %d vectors, expected %d of floats" % (len(vectors), args.n))
+    return {"vectors": len(vectors), "dimensions": len(vectors[0]), "seconds": best,
+            "vectors_per_second": len(vectors) / best, "first": vectors[0][0],
+            "price_type": type(result.usage.total_price).__name__}
+
+
+def case_tts(args):
+    """TTS audio streamed as hex pieces, decoded; MB/s of audio."""
+    import binascii
+
+    url, impl = args.url, args.impl
+    if impl == "ours":
+        client = _ours(url)
+
+        def run(model):
+            return client.invoke_tts(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER, model,
+                                     CREDENTIALS, "hello", "alloy")
+    elif impl == "httpx_pydantic":
+        from baseline_models import PluginStringResultResponse
+
+        client = _httpx_client()
+
+        def run(model):  # Dify's invoke_tts: unhexlify each piece
+            data = _model_data(model, "tts", tenant_id=TENANT, content_text="hello",
+                               voice="alloy")
+            for piece in _dify_model_stream(client, url, "tts/invoke", data,
+                                            PluginStringResultResponse):
+                yield binascii.unhexlify(piece.result)
+    else:
+        raise SystemExit("unknown impl " + impl)
+    for _ in run("tts_warm"):
+        pass
+    best = None
+    for _ in range(args.reps):
+        gc.collect()
+        start = time.perf_counter()
+        total = 0
+        for piece in run("tts"):
+            total += len(piece)
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    if total != args.n:
+        raise SystemExit("decoded %d bytes, expected %d" % (total, args.n))
+    return {"bytes": total, "seconds": best, "mb_per_second": total / best / 1e6}
+
+
+def case_stt(args):
+    """Speech to text of a large audio file: peak memory growth of the client."""
+    url, impl = args.url, args.impl
+    size = os.path.getsize(args.pkg)
+    if impl == "ours":
+        client = _ours(url)
+        client.invoke_speech_to_text(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER, "stt",
+                                     CREDENTIALS, b"RIFF")  # warm-up
+
+        def send():
+            return client.invoke_speech_to_text(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER,
+                                                "stt", CREDENTIALS, args.pkg)
+    elif impl == "httpx_bytes":
+        import binascii
+
+        from baseline_models import PluginStringResultResponse
+
+        client = _httpx_client()
+
+        def dify(file):  # Dify's invoke_speech_to_text: hexlify(file.read()) into the JSON
+            data = _model_data("stt", "speech2text", file=binascii.hexlify(file.read()).decode())
+            for result in _dify_model_stream(client, url, "speech2text/invoke", data,
+                                             PluginStringResultResponse):
+                return result.result
+            raise ValueError("Failed to invoke speech to text")
+
+        import io
+
+        dify(io.BytesIO(b"RIFF"))
+
+        def send():
+            with open(args.pkg, "rb") as handle:
+                return dify(handle)
+    else:
+        raise SystemExit("unknown impl " + impl)
+    gc.collect()
+    rss_before = _vm("VmRSS")
+    hwm_before = _vm("VmHWM")
+    start = time.perf_counter()
+    answer = send()
+    elapsed = time.perf_counter() - start
+    hwm_after = _vm("VmHWM")
+    received = int(answer.split()[1])
+    if received < 2 * size:
+        raise SystemExit("the server received %d bytes for %d bytes of audio" % (received, size))
+    return {"bytes": size, "received": received, "seconds": elapsed, "rss_before": rss_before,
+            "hwm_before": hwm_before, "hwm_after": hwm_after,
+            "peak_growth": hwm_after - hwm_before, "growth_x_file": (hwm_after - hwm_before) / size}
+
+
 CASES = {"calls": case_calls, "stream": case_stream, "blob": case_blob, "latency": case_latency,
-         "upload": case_upload, "invoke_requests": case_invoke_requests, "refs": case_refs}
+         "upload": case_upload, "invoke_requests": case_invoke_requests, "refs": case_refs,
+         "llm_stream": case_llm_stream, "embeddings": case_embeddings, "tts": case_tts,
+         "stt": case_stt}
 
 
 def main():
@@ -496,6 +704,7 @@ def main():
     parser.add_argument("--empty", action="store_true")
     parser.add_argument("--pkg")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
     result = CASES[args.case](args)

@@ -8,7 +8,8 @@
     python bench/run.py --no-profile    # skip the profiler section
     python bench/run.py --fresh-venv    # rebuild bench/.venv from scratch
 
-Groups (``--only``): cold, calls, streams, blobs, latency, upload, invoke, refs, profile.
+Groups (``--only``): cold, calls, streams, blobs, latency, upload, invoke, refs, models,
+profile.
 BENCHMARKS.md is only rewritten by a full-size run of every group (``--no-profile``
 allowed); a partial or ``--quick`` run prints its table, saves
 bench/.last-results-partial.json and writes Markdown only to an explicit
@@ -386,6 +387,40 @@ def bench_latency(url, events):
             for impl in ("ours", "httpx_pydantic")}
 
 
+def bench_models(url, workdir, params):
+    """The model figures: each implementation in its own processes, interleaved."""
+    reps = params["model_reps"]
+    out = {"llm": {}, "embeddings": {}, "tts": {}, "stt": {}}
+    impls = ("ours", "httpx_pydantic")
+    runs = {name: {impl: [] for impl in impls} for name in ("llm", "embeddings", "tts")}
+    for _ in range(reps):
+        for impl in impls:
+            runs["llm"][impl].append(run_case(["llm_stream", "--impl", impl, "--url", url,
+                                               "--n", params["llm_count"]]))
+            runs["embeddings"][impl].append(run_case(
+                ["embeddings", "--impl", impl, "--url", url, "--n", params["embed_vectors"],
+                 "--reps", 3]))
+            runs["tts"][impl].append(run_case(["tts", "--impl", impl, "--url", url,
+                                               "--n", params["tts_bytes"], "--reps", 3]))
+    for impl in impls:
+        out["llm"][impl] = best_of(runs["llm"][impl], "per_second")
+        out["embeddings"][impl] = best_of(runs["embeddings"][impl], "seconds", higher=False)
+        out["tts"][impl] = best_of(runs["tts"][impl], "mb_per_second")
+    out["llm"]["price_types"] = sorted({r["price_type"] for rs in runs["llm"].values()
+                                        for r in rs})
+    path = os.path.join(workdir, "speech.wav")
+    with open(path, "wb") as handle:
+        for _ in range(params["stt_mib"]):
+            handle.write(os.urandom(MiB))
+    try:
+        for impl in ("ours", "httpx_bytes"):
+            out["stt"][impl] = run_case(["stt", "--impl", impl, "--url", url, "--pkg", path])
+    finally:
+        os.unlink(path)
+    out["stt"]["size"] = params["stt_mib"] * MiB
+    return out
+
+
 def make_package(path, size_mib):
     """The sample plugin with a stored (uncompressed) random payload appended."""
     code = (
@@ -570,9 +605,46 @@ def rows_refs(r):
                  s["same_output"] for s in sizes)))]
 
 
+def rows_models(r):
+    models, p = r["models"], r["params"]
+    llm = models["llm"]
+    ratio = llm["ours"] / llm["httpx_pydantic"]
+    rows = [("Models: one LLM stream of %d small chunks, each parsed into a typed "
+             "LLMResultChunk (prices Decimal)" % p["llm_count"],
+             "%.0f chunks/s" % llm["ours"],
+             "httpx iter_lines + pydantic LLMResultChunk: %.0f chunks/s" % llm["httpx_pydantic"],
+             ">= 3x (%.2fx)" % ratio, verdict(ratio >= 3.0))]
+    embed = models["embeddings"]
+    ratio = embed["httpx_pydantic"] / embed["ours"]
+    rows.append(("Models: one text-embedding answer of %d vectors x 1,536 floats (%.1f MB), "
+                 "parsed into EmbeddingResult (best of 3 calls x %d runs)"
+                 % (p["embed_vectors"], r["fixture_meta"]["embed_sse_bytes"] / 1e6,
+                    p["model_reps"]),
+                 "%.0f ms" % (embed["ours"] * 1e3),
+                 "httpx + pydantic EmbeddingResult: %.0f ms" % (embed["httpx_pydantic"] * 1e3),
+                 ">= 1x (%.2fx)" % ratio, verdict(ratio >= 1.0)))
+    tts = models["tts"]
+    rows.append(("Models: TTS, %d MiB of audio in %d KiB hex pieces, decoded (MB/s of audio)"
+                 % (p["tts_bytes"] // MiB, r["fixture_meta"]["tts_piece"] // 1024),
+                 "%.1f MB/s" % tts["ours"],
+                 "httpx + pydantic + unhexlify: %.1f MB/s (%.2fx)" % (
+                     tts["httpx_pydantic"], tts["ours"] / tts["httpx_pydantic"]),
+                 ">= 200 MB/s", verdict(tts["ours"] >= 200)))
+    stt = models["stt"]
+    growth = stt["ours"]["peak_growth"]
+    rows.append(("Models: speech to text of a %d MiB audio file from a path (hex in JSON), "
+                 "peak RSS growth (VmHWM) of the client process" % (stt["size"] // MiB),
+                 "%.1f MiB (%.1f s)" % (growth / MiB, stt["ours"]["seconds"]),
+                 "Dify's hexlify(file.read()) + httpx: %.0f MiB = %.2fx the file (%.1f s)" % (
+                     stt["httpx_bytes"]["peak_growth"] / MiB,
+                     stt["httpx_bytes"]["growth_x_file"], stt["httpx_bytes"]["seconds"]),
+                 "< 16 MiB", verdict(growth < 16 * MiB)))
+    return rows
+
+
 ROW_BUILDERS = (("cold", rows_cold), ("calls", rows_calls), ("streams", rows_streams),
                 ("blobs", rows_blobs), ("latency", rows_latency), ("upload", rows_upload),
-                ("invoke", rows_invoke), ("refs", rows_refs))
+                ("invoke", rows_invoke), ("refs", rows_refs), ("models", rows_models))
 GROUPS = [name for name, _ in ROW_BUILDERS] + ["profile"]
 
 
@@ -765,6 +837,9 @@ def main():
               "small_count": 20000 if quick else 200000, "blob_count": 4,
               "blob_size": (1 if quick else 8) * MiB, "latency_events": 10 if quick else 20,
               "upload_mib": 20 if quick else 200,
+              "llm_count": 20000 if quick else 100000, "embed_vectors": 200 if quick else 1000,
+              "tts_bytes": (4 if quick else 20) * MiB, "stt_mib": 10 if quick else 50,
+              "model_reps": 1 if quick else 2,
               "cold_reps": args.cold_reps or (15 if quick else 60)}
     settle_seconds = args.settle if args.settle is not None else (5 if quick else 30)
     results = {"params": params, "load": [os.getloadavg()[0], None]}
@@ -774,17 +849,23 @@ def main():
         if "cold" in groups:
             log("cold start (%d shuffled rounds of 4 commands)" % params["cold_reps"])
             results["cold"] = bench_cold_start(params["cold_reps"], settle_seconds)
-        served = [g for g in ("calls", "streams", "blobs", "latency", "profile") if g in groups]
+        served = [g for g in ("calls", "streams", "blobs", "latency", "profile", "models")
+                  if g in groups]
         if served:
             log("rendering fixtures with the fake daemon")
             fixtures = os.path.join(workdir, "fixtures")
             small = params["small_count"] if "streams" in groups else 0
             blobs = params["blob_count"] if ("blobs" in groups or "profile" in groups) else 0
+            models = ([str(params[name]) for name in ("llm_count", "embed_vectors",
+                                                      "tts_bytes")]
+                      if "models" in groups else [])
             subprocess.run([venv_python(), os.path.join(BENCH, "fixtures.py"), fixtures,
-                            str(small), str(blobs), str(params["blob_size"])], check=True,
-                           env=child_env(), cwd=child_cwd(), stdout=subprocess.DEVNULL)
+                            str(small), str(blobs), str(params["blob_size"])] + models,
+                           check=True, env=child_env(), cwd=child_cwd(),
+                           stdout=subprocess.DEVNULL)
             with open(os.path.join(fixtures, "meta.json")) as handle:
                 meta = json.load(handle)
+            results["fixture_meta"] = meta
             server = Server([venv_python(), os.path.join(BENCH, "replay_server.py"),
                              "--fixtures", fixtures, "--watch-stdin"])
             try:
@@ -803,6 +884,9 @@ def main():
                 if "latency" in groups:
                     log("latency (%d events, 100 ms apart)" % params["latency_events"])
                     results["latency"] = bench_latency(server.url, params["latency_events"])
+                if "models" in groups:
+                    log("models (LLM stream, embeddings, TTS, speech to text)")
+                    results["models"] = bench_models(server.url, workdir, params)
                 if "profile" in groups:
                     log("profiling")
                     result = subprocess.run(

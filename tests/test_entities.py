@@ -186,7 +186,7 @@ def test_every_entity_class_prepares_and_takes_what_its_annotations_say():
         fields = {field.name for field in dataclasses.fields(cls)}
         assert "extra" in fields and set(cls._field_names) == fields - {"extra"}, cls
         entity = cls()  # every field has a default a caller may leave out
-        if cls is dpc.ToolInvokeMessage:  # type "" is no message type: take a real one
+        if issubclass(cls, dpc.ToolInvokeMessage):  # type "" is no message type: a real one
             entity = cls(type="text", message=dpc.TextMessage(text="x"))
         unset = [spec.name for spec in cls._specs if spec.required
                  and getattr(entity, spec.name) is None]

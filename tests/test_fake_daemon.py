@@ -988,8 +988,10 @@ def validation_line(namespace, field, tag):
 
 
 def llm_route():
-    """llm/invoke as the daemon binds it (only the fields whose validation the recordings show)."""
-    return DispatchRoute("llm/invoke", "RequestInvokeLLM", [
+    """llm/invoke as the daemon binds it (only the fields whose validation the recordings show),
+    served at a test-only path: these tests exercise the generic mechanism with a route
+    of their own, and the fake serves the real llm/invoke through routes/models.py."""
+    return DispatchRoute("x_llm/invoke", "RequestInvokeLLM", [
         Field("Provider", "json", "provider", "str", "required", ns="BaseRequestInvokeModel.Provider"),
         Field("Model", "json", "model", "str", "required", ns="BaseRequestInvokeModel.Model"),
         Field("ModelType", "json", "model_type", "str", "required,eq=llm"),
@@ -1063,10 +1065,10 @@ def exchange(daemon, path, body, headers=(), key=True):
 
 @pytest.fixture
 def llm_daemon(daemon, client, tenant):
-    """The daemon serving llm/invoke, acme/echo installed for ``tenant`` and answering with echo_llm."""
+    """The daemon serving x_llm/invoke, acme/echo installed for ``tenant`` and answering with echo_llm."""
     daemon.add_dispatch_route(llm_route())
     installed_plugin(client, tenant)
-    daemon.set_dispatch_handler("acme/echo", "llm/invoke", echo_llm)
+    daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", echo_llm)
     return daemon
 
 
@@ -1077,8 +1079,8 @@ def test_dispatch_serves_a_new_route_as_recorded(llm_daemon, tenant):
         calls.append(call)
         return echo_llm(call)
 
-    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", handler)
-    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    llm_daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", handler)
+    path = "/plugin/%s/dispatch/x_llm/invoke" % tenant
     status, headers, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
     assert status == 200 and chunks == LLM_STREAM       # one flushed chunk per event
     assert headers["content-type"] == "text/event-stream" and headers["transfer-encoding"] == "chunked"
@@ -1090,7 +1092,7 @@ def test_dispatch_serves_a_new_route_as_recorded(llm_daemon, tenant):
     assert call.body == json.loads(llm_body()) and call.data["stream"] is True
 
     # model/llm_num_tokens.json: one chunk, Go struct order and float64 numbers
-    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", lambda call: [{"num_tokens": 10.0}])
+    llm_daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", lambda call: [{"num_tokens": 10.0}])
     _, _, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
     assert chunks == [b'data: {"code":0,"message":"success","data":{"num_tokens":10}}\n\n']
     deadline = time.time() + 5          # the server thread leaves the stream just after its last write
@@ -1100,7 +1102,7 @@ def test_dispatch_serves_a_new_route_as_recorded(llm_daemon, tenant):
 
 
 def test_dispatch_error_event_ends_the_stream(llm_daemon, tenant):
-    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    path = "/plugin/%s/dispatch/x_llm/invoke" % tenant
     status, _, chunks, _ = exchange(llm_daemon, path, llm_body("fail midstream now ok"),
                                     [("X-Plugin-ID", "acme/echo")])
     # model/llm_invoke_error_midstream.json: two chunks, then the plugin's ValueError (traceback in args)
@@ -1118,7 +1120,7 @@ def test_dispatch_error_event_ends_the_stream(llm_daemon, tenant):
         yield {"partial": True}
         raise FakePluginError("InvokeRateLimitError", "slow down", {"description": "wait"})
 
-    llm_daemon.set_dispatch_handler("acme/echo", "llm/invoke", limited)
+    llm_daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", limited)
     _, _, chunks, _ = exchange(llm_daemon, path, llm_body(), [("X-Plugin-ID", "acme/echo")])
     assert chunks == [
         b'data: {"code":0,"message":"success","data":{"partial":true}}\n\n',
@@ -1133,10 +1135,10 @@ def test_dispatch_empty_stream(tenant, stream_headers):
     # eager (the default): the headers, then only the terminating chunk
     with FakeDaemon(stream_headers=stream_headers) as daemon:
         client = Client(daemon)
-        daemon.add_dispatch_route(DispatchRoute("model/schema", "RequestGetAIModelSchema", []))   # no handler
+        daemon.add_dispatch_route(DispatchRoute("x_model/schema", "RequestGetAIModelSchema", []))   # no handler
         installed_plugin(client, tenant)
         daemon.set_tool_handler("acme/echo", "echo", "ping", lambda request: [])
-        for path, body in [("model/schema", b'{"data":{}}'), ("tool/invoke", invoke_body(tool="ping"))]:
+        for path, body in [("x_model/schema", b'{"data":{}}'), ("tool/invoke", invoke_body(tool="ping"))]:
             status, headers, chunks, raw = exchange(daemon, "/plugin/%s/dispatch/%s" % (tenant, path), body,
                                                     [("X-Plugin-ID", "acme/echo")])
             assert (status, chunks, raw, headers["content-type"]) == (200, [], b"", "text/event-stream"), path
@@ -1148,7 +1150,7 @@ def test_dispatch_empty_stream(tenant, stream_headers):
         assert headers["transfer-encoding"] == "chunked" and len(chunks) == 1
         daemon.reset_stats()
         for _ in range(2):   # the connection stays usable
-            status, response, raw = client.call("POST", "/plugin/%s/dispatch/model/schema" % tenant,
+            status, response, raw = client.call("POST", "/plugin/%s/dispatch/x_model/schema" % tenant,
                                                 b'{"data":{}}',
                                                 {"Content-Type": "application/json", "X-Plugin-ID": "acme/echo"})
             assert (status, raw) == (200, b"")
@@ -1160,7 +1162,7 @@ def test_dispatch_empty_stream(tenant, stream_headers):
 
 def test_dispatch_validation_errors_are_http_400(llm_daemon, tenant):
     # model/llm_invoke_malformed_body.json (whole bodies, with their recorded lengths)
-    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    path = "/plugin/%s/dispatch/x_llm/invoke" % tenant
     plugin = [("X-Plugin-ID", "acme/echo")]
     cases = [
         (llm_body(model_type="rerank"), 301, [validation_line(LLM_NS + ".Data.ModelType", "ModelType", "eq")]),
@@ -1179,9 +1181,9 @@ def test_dispatch_validation_errors_are_http_400(llm_daemon, tenant):
 
 def test_dispatch_middleware_errors_come_before_the_body(llm_daemon, tenant):
     # model/llm_invoke_plugin_id_and_auth_errors.json
-    path = "/plugin/%s/dispatch/llm/invoke" % tenant
+    path = "/plugin/%s/dispatch/x_llm/invoke" % tenant
     not_found = error_body(-404, "plugin not found", "PluginNotFoundError")
-    other_tenant = "/plugin/%s/dispatch/llm/invoke" % uuid.uuid4()
+    other_tenant = "/plugin/%s/dispatch/x_llm/invoke" % uuid.uuid4()
     for route, headers, body, expected in [
             (path, [], llm_body(), (400, error_body(-400, "plugin_id is required"), 138)),
             (path, [], b"{not json", (400, error_body(-400, "plugin_id is required"), 138)),
@@ -1220,8 +1222,8 @@ def test_v2_dispatch_by_unique_identifier(daemon, client, tenant):
 
     daemon.add_dispatch_route(llm_route())
     calls = []
-    daemon.set_dispatch_handler("acme/echo", "llm/invoke", lambda call: calls.append(call) or echo_llm(call))
-    _, _, chunks, _ = exchange(daemon, "/v2/invoke/dispatch/llm/invoke", llm_body("v2 says hi", other), by_uid)
+    daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", lambda call: calls.append(call) or echo_llm(call))
+    _, _, chunks, _ = exchange(daemon, "/v2/invoke/dispatch/x_llm/invoke", llm_body("v2 says hi", other), by_uid)
     assert chunks[:3] == [llm_event(0, "v2 "), llm_event(1, "says "), llm_event(2, "hi ")] and len(chunks) == 4
     call, = calls
     assert (call.direct, call.installation, call.tenant_id, call.plugin_id) == (True, None, other, "acme/echo")
@@ -1233,10 +1235,10 @@ def test_v2_dispatch_by_unique_identifier(daemon, client, tenant):
     tenant_missing = error_body(-400, validation_line(LLM_NS + ".InvokePluginUserIdentity.TenantId",
                                                       "TenantId", "required"))
     for path, headers, sent, expected in [
-            ("llm/invoke", by_uid, llm_body("v2 says hi"), (400, tenant_missing, 325)),
-            ("llm/invoke", [], llm_body("v2 says hi", other),
+            ("x_llm/invoke", by_uid, llm_body("v2 says hi"), (400, tenant_missing, 325)),
+            ("x_llm/invoke", [], llm_body("v2 says hi", other),
              (400, error_body(-400, "X-Plugin-Unique-Identifier header is required"), 162)),
-            ("llm/invoke", [("X-Plugin-Unique-Identifier", "acme/echo:9.9.9@" + "b" * 64)], b"{not json",
+            ("x_llm/invoke", [("X-Plugin-Unique-Identifier", "acme/echo:9.9.9@" + "b" * 64)], b"{not json",
              (404, runtime_missing, 164)),
             ("tool/invoke", [("X-Plugin-Unique-Identifier", uploaded)], invoke_body(), (404, runtime_missing, 164)),
             ("tool/invoke", [("X-Plugin-Unique-Identifier", "garbage")], invoke_body(),
@@ -1253,7 +1255,7 @@ def test_v2_dispatch_by_unique_identifier(daemon, client, tenant):
 
 def test_dispatch_handlers_are_per_plugin_and_route(daemon, client, tenant):
     with pytest.raises(KeyError):
-        daemon.set_dispatch_handler("acme/echo", "llm/invoke", echo_llm)      # not served yet
+        daemon.set_dispatch_handler("acme/echo", "x_llm/invoke", echo_llm)      # not served yet
     daemon.add_dispatch_route(llm_route())
     with pytest.raises(ValueError):
         daemon.add_dispatch_route(llm_route())
@@ -1272,7 +1274,7 @@ def test_dispatch_handlers_are_per_plugin_and_route(daemon, client, tenant):
     _, _, chunks = invoke_events(daemon, tenant)
     assert event_json(chunks[0])["data"]["message"] == {"text": "tool handler"}
     # a route without a handler for this plugin answers the empty stream
-    status, headers, chunks, _ = exchange(daemon, "/plugin/%s/dispatch/llm/invoke" % tenant, llm_body(),
+    status, headers, chunks, _ = exchange(daemon, "/plugin/%s/dispatch/x_llm/invoke" % tenant, llm_body(),
                                           [("X-Plugin-ID", "acme/echo")])
     assert (status, chunks, headers["content-type"]) == (200, [], "text/event-stream")
     # the tool routes are served by the same mechanism, under /v2 as well

@@ -325,6 +325,35 @@ def _(ctx):
         ctx.daemon.set_tool_handler("acme/echo", "echo", "echo", None)
 
 
+@scenario("endpoint-left-behind", dpc.EndpointLeftBehindError)
+def _(ctx):
+    listings = []
+
+    def listing(h):  # the plugin had no endpoint; after the failed setup, Dify is down
+        listings.append(h)
+        h.send_body(200, ok_envelope([]) if len(listings) == 1 else _envelope(
+            -500, _typed("PluginDaemonInternalServerError", "failed to decrypt settings")))
+    ctx.daemon.add_override("GET", r"/endpoint/list/plugin$", listing)
+    ctx.daemon.add_override("POST", r"/endpoint/setup$", _answer(_envelope(-500, _typed(
+        "PluginDaemonInternalServerError", "failed to encrypt settings: dial tcp"))))
+    ctx.client.create_endpoint(TENANT, "u", IDENT, "e", {"api_key": "k"})
+
+
+@scenario("endpoint-not-identified", dpc.EndpointNotIdentifiedError)
+def _(ctx):
+    ctx.daemon.add_override("GET", r"/endpoint/list/plugin$", _answer(ok_envelope([])))
+    ctx.daemon.add_override("POST", r"/endpoint/setup$", _answer(ok_envelope(True)))
+    ctx.client.create_endpoint(TENANT, "u", IDENT, "e", {})
+
+
+@scenario("trigger-response-not-http", dpc.HttpMessageError)
+def _(ctx):
+    ctx.daemon.add_override("POST", r"/dispatch/trigger/dispatch_event$", _stream_then([
+        ok_envelope({"user_id": "", "events": [], "payload": {}, "response": "4854"})]))
+    ctx.client.dispatch_trigger_event(TENANT, "u", PROVIDER, {"endpoint": "x"},
+                                      dpc.RawHttpRequest("GET", "/")).http_response()
+
+
 @scenario("stream-error-before-the-stream", dpc.PluginDaemonBadRequestError)
 def _(ctx):
     ctx.daemon.add_override("POST", INVOKE, _answer(_envelope(
@@ -1115,7 +1144,100 @@ def _tenant_calls(c):
         ("fetch_tool_providers", lambda t: c.fetch_tool_providers(t)),
         ("fetch_tool_provider", lambda t: c.fetch_tool_provider(t, PROVIDER)),
         ("check_tools_existence", lambda t: c.check_tools_existence(t, [PROVIDER])),
+        ("fetch_endpoints_page", lambda t: c.fetch_endpoints_page(t)),
+        ("iter_endpoints", lambda t: list(c.iter_endpoints(t))),
+        ("list_endpoints", lambda t: c.list_endpoints(t)),
+        ("list_endpoints_for_single_plugin",
+         lambda t: c.list_endpoints_for_single_plugin(t, "acme/echo")),
+        ("fetch_endpoint", lambda t: c.fetch_endpoint(t, TASK)),
+        ("create_endpoint", lambda t: c.create_endpoint(t, "u", IDENT, "e", {})),
+        ("update_endpoint", lambda t: c.update_endpoint(t, "u", TASK, "e", {})),
+        ("delete_endpoint", lambda t: c.delete_endpoint(t, TASK)),
+        ("enable_endpoint", lambda t: c.enable_endpoint(t, TASK)),
+        ("disable_endpoint", lambda t: c.disable_endpoint(t, TASK)),
+        ("fetch_agent_strategy_providers", lambda t: c.fetch_agent_strategy_providers(t)),
+        ("fetch_agent_strategy_provider",
+         lambda t: c.fetch_agent_strategy_provider(t, PROVIDER)),
+        ("invoke_agent_strategy",
+         lambda t: list(c.invoke_agent_strategy(t, "u", PROVIDER, "s"))),
+        ("fetch_datasource_providers", lambda t: c.fetch_datasource_providers(t)),
+        ("fetch_datasource_provider", lambda t: c.fetch_datasource_provider(t, PROVIDER)),
+        ("validate_datasource_credentials",
+         lambda t: c.validate_datasource_credentials(t, "u", PROVIDER, {})),
+        ("get_website_crawl", lambda t: list(c.get_website_crawl(t, "u", PROVIDER, "d", {}))),
+        ("get_online_document_pages",
+         lambda t: c.get_online_document_pages(t, "u", PROVIDER, "d", {})),
+        ("get_online_document_page_content", lambda t: list(
+            c.get_online_document_page_content(t, "u", PROVIDER, "d", {}, {"page_id": "p"}))),
+        ("online_drive_browse_files",
+         lambda t: c.online_drive_browse_files(t, "u", PROVIDER, "d", {})),
+        ("online_drive_download_file",
+         lambda t: list(c.online_drive_download_file(t, "u", PROVIDER, "d", {}, "f"))),
+        ("fetch_trigger_providers", lambda t: c.fetch_trigger_providers(t)),
+        ("fetch_trigger_provider", lambda t: c.fetch_trigger_provider(t, PROVIDER)),
+        ("validate_trigger_credentials",
+         lambda t: c.validate_trigger_credentials(t, "u", PROVIDER, {})),
+        ("subscribe_trigger", lambda t: c.subscribe_trigger(t, "u", PROVIDER, "https://h/x")),
+        ("unsubscribe_trigger",
+         lambda t: c.unsubscribe_trigger(t, "u", PROVIDER, {"endpoint": "x"})),
+        ("refresh_trigger", lambda t: c.refresh_trigger(t, "u", PROVIDER, {"endpoint": "x"})),
+        ("dispatch_trigger_event", lambda t: c.dispatch_trigger_event(
+            t, "u", PROVIDER, {"endpoint": "x"}, dpc.RawHttpRequest("GET", "/"))),
+        ("invoke_trigger_event", lambda t: c.invoke_trigger_event(
+            t, "u", PROVIDER, "e", {"endpoint": "x"}, dpc.RawHttpRequest("GET", "/"))),
+        ("fetch_model_providers", lambda t: c.fetch_model_providers(t)),
+        ("invoke_llm", lambda t: list(c.invoke_llm(t, "u", "acme/echo", "echo", "m", {}, []))),
+        ("get_llm_num_tokens", lambda t: c.get_llm_num_tokens(t, "u", "acme/echo", "echo",
+                                                               "llm", "m", {}, [])),
+        ("start_model_polling", lambda t: c.start_model_polling(t, "u", "acme/echo", "echo",
+                                                                 "m", {}, [])),
+        ("check_model_polling", lambda t: c.check_model_polling(t, "u", "acme/echo", "echo",
+                                                                 "m", {}, {"a": 1})),
+        ("poll_llm", lambda t: c.poll_llm(t, "u", "acme/echo", "echo", "m", {}, [])),
+        ("invoke_text_embedding", lambda t: c.invoke_text_embedding(t, "u", "acme/echo", "echo",
+                                                                     "m", {}, ["a"])),
+        ("invoke_multimodal_embedding",
+         lambda t: c.invoke_multimodal_embedding(t, "u", "acme/echo", "echo", "m", {}, ["a"])),
+        ("get_text_embedding_num_tokens",
+         lambda t: c.get_text_embedding_num_tokens(t, "u", "acme/echo", "echo", "m", {}, ["a"])),
+        ("invoke_rerank", lambda t: c.invoke_rerank(t, "u", "acme/echo", "echo", "m", {}, "q",
+                                                     ["a"])),
+        ("invoke_multimodal_rerank",
+         lambda t: c.invoke_multimodal_rerank(t, "u", "acme/echo", "echo", "m", {}, "q", ["a"])),
+        ("invoke_tts", lambda t: list(c.invoke_tts(t, "u", "acme/echo", "echo", "m", {}, "a",
+                                                   "v"))),
+        ("get_tts_model_voices", lambda t: c.get_tts_model_voices(t, "u", "acme/echo", "echo",
+                                                                   "m", {})),
+        ("invoke_speech_to_text", lambda t: c.invoke_speech_to_text(t, "u", "acme/echo", "echo",
+                                                                     "m", {}, b"a")),
+        ("invoke_moderation", lambda t: c.invoke_moderation(t, "u", "acme/echo", "echo", "m",
+                                                             {}, "a")),
+        ("validate_provider_credentials",
+         lambda t: c.validate_provider_credentials(t, "u", "acme/echo", "echo", {})),
+        ("validate_model_credentials",
+         lambda t: c.validate_model_credentials(t, "u", "acme/echo", "echo", "llm", "m", {})),
+        ("get_model_schema", lambda t: c.get_model_schema(t, "u", "acme/echo", "echo", "llm",
+                                                           "m", {})),
         ("invoke", lambda t: list(c.invoke(t, "u", PROVIDER, "echo", {}, {"text": "a"}))),
+        ("validate_tool_credentials",
+         lambda t: c.validate_tool_credentials(t, "u", PROVIDER, {})),
+        ("get_runtime_parameters",
+         lambda t: c.get_runtime_parameters(t, "u", PROVIDER, {}, "echo")),
+        ("get_authorization_url", lambda t: c.get_authorization_url(
+            t, "u", "acme/echo", "echo", "https://d/cb", {})),
+        ("get_credentials", lambda t: c.get_credentials(
+            t, "u", "acme/echo", "echo", "https://d/cb", {}, "https://d/cb?code=1")),
+        ("refresh_credentials", lambda t: c.refresh_credentials(
+            t, "u", "acme/echo", "echo", "https://d/cb", {}, {})),
+        ("fetch_dynamic_select_options", lambda t: c.fetch_dynamic_select_options(
+            t, "u", "acme/echo", "echo", "echo", {}, "mode")),
+        ("list_installed_plugin_ids", lambda t: c.list_installed_plugin_ids(t, "tool")),
+        ("list_plugins_by_category", lambda t: c.list_plugins_by_category(t, "tool")),
+        ("iter_plugins_by_category", lambda t: list(c.iter_plugins_by_category(t, "tool"))),
+        ("list_model_plugin_bindings", lambda t: c.list_model_plugin_bindings(t)),
+        ("get_debugging_key", lambda t: c.get_debugging_key(t)),
+        ("fetch_asset", lambda t: c.fetch_asset(t, "icon.svg")),
+        ("extract_asset", lambda t: c.extract_asset(t, IDENT, "icon.svg")),
     ]
 
 
@@ -1123,7 +1245,8 @@ def test_client_methods_are_all_covered(client):
     public = {name for name in dir(dpc.DifyPluginClient) if not name.startswith("_")
               and callable(getattr(dpc.DifyPluginClient, name))}
     covered = {name for name, _ in _tenant_calls(client)}
-    assert public - covered == {"close", "health"}  # no tenant; health takes no argument
+    # no tenant: health takes no argument, extract_plugin and by_identifier an identifier
+    assert public - covered == {"close", "health", "extract_plugin", "by_identifier"}
 
 
 def test_tenant_id_cannot_change_the_route(daemon, client):

@@ -124,3 +124,17 @@ def test_each_command_lives_in_one_place():
 def test_tasks_actions_are_functions_in_the_registry():
     assert list(dpc._COMMANDS["tasks"].actions) == ["list", "show", "wait", "delete",
                                                      "delete-all"]
+
+
+def test_the_routes_cover_the_daemon_at_0_6_10():
+    """Every tenant route and every /v2 route the daemon registers at 0.6.10
+    (tests/daemon_routes_0_6_10.txt, read from its source) is spoken; nothing is invented."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon_routes_0_6_10.txt")
+    with open(path, encoding="utf-8") as handle:
+        listed = {tuple(line.split()) for line in handle
+                  if line.strip() and not line.startswith("#")}
+    assert sum(p.startswith("/plugin/:tenant_id/") for _, p in listed) == 76
+    assert sum(p.startswith("/v2/") for _, p in listed) == 35
+    spoken = {(method, path) for method, path, _ in dpc.ROUTES}
+    assert sorted(listed - spoken) == []
+    assert spoken - listed == {("GET", "/health/check")}

@@ -11,9 +11,11 @@ with :func:`~fake_daemon.dispatch.register_dispatch_route`.
 """
 
 from ..server import _Router
-from . import assets, health, management, tools
+from . import assets, health, management, models, tools, tools_extras
+from . import agents, datasources, endpoints, triggers
 
-GROUPS = (health, management, tools, assets)
+GROUPS = (health, management, tools, assets, tools_extras, models, endpoints, agents, datasources,
+          triggers)
 
 
 def build_router(daemon):
