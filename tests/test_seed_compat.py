@@ -219,7 +219,7 @@ def test_readme_api_table_names_real_parameters():
     rows = re.findall(r"^\| `([a-z_]+)\(([^`]*)\)`", readme, re.M)
     assert len(rows) >= 20
     for name, arguments in rows:
-        method = getattr(dpc.DifyPluginClient, name)
+        method = getattr(dpc.DifyPluginClient, name, None) or getattr(dpc, name)
         parameters = inspect.signature(method).parameters
         for argument in [a.strip().split("=")[0].strip("*") for a in arguments.split(",")]:
             if argument and argument != "...":
