@@ -396,7 +396,11 @@ class Replayed(object):
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         headers.update(self.raw_headers())
         body = json.dumps(request["body"]).encode("utf-8")
-        return list(client._dispatcher._chunks(request["path"], headers, body, chunk_type, False))
+        import dify_plugin_client as dpc
+
+        return list(client._dispatcher._chunks(
+            request["path"], headers, body, chunk_type, False, first_event_timeout=None,
+            max_event_size=client.config.max_event_size, read=dpc._event_reader(chunk_type)))
 
     def raw_call(self, client):
         """The recorded JSON-route request, sent by the client's envelope reader."""

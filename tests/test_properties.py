@@ -90,13 +90,15 @@ _FIELD_NAMES = st.sampled_from([b"data", b"data", b"data", b"event", b"event", b
 @st.composite
 def _sse_line(draw):
     kind = draw(st.sampled_from(["field", "field", "field", "field", "bare", "comment", "blank",
-                                 "fast", "fast"]))
+                                 "fast", "fast", "long"]))
     if kind == "blank":
         return b""
     if kind == "comment":
         return b":" + draw(_sse_value())
     if kind == "fast":  # the daemon's own form
         return b"data: " + draw(_sse_value())
+    if kind == "long":  # a line long enough for the parser's long-line walk
+        return b"data: " + b"0f" * draw(st.integers(500, 700)) + draw(_sse_value())
     name = draw(_FIELD_NAMES)
     if kind == "bare":
         return name
@@ -597,12 +599,63 @@ def test_envelope_decoding_raises_only_module_errors(status, body):
                       st.text(max_size=100)))
 def test_stream_event_decoding_raises_only_module_errors(text):
     try:
-        message = dpc._event_chunk(text, "POST /x", dpc.ToolInvokeMessage)
+        message = dpc._event_reader(dpc.ToolInvokeMessage)(text, "POST /x")
     except dpc.DifyPluginError as error:
         str(error)
         return
     assert isinstance(message, dpc.ToolInvokeMessage)
     message.to_dict()
+
+
+def _outcome(read, text):
+    """What reading ``text`` gave: the chunk's dict, or the class and text of the error."""
+    try:
+        return read(text, "POST /tts").to_dict()
+    except dpc.DifyPluginError as error:
+        return type(error), str(error)
+
+
+_HEX = st.text(alphabet="0123456789abcdefABCDEF", max_size=64)
+_TTS_EVENT = st.builds(
+    lambda message, result, rest: '{"code":0,"message":%s,"data":{"result":%s%s}}' % (
+        json.dumps(message), result, rest),
+    st.sampled_from(["success", "", 'a"b', "\\", "\u00e9"]),
+    st.one_of(_HEX.map(json.dumps), st.text(max_size=20).map(json.dumps),
+              _HEX.map(lambda h: '"%s\\u0030"' % h), st.just('"ab"'), st.just("1")),
+    st.sampled_from(["", ',"mime_type":"audio/mpeg"', ',"mime_type":""', ',"mime_type":3', ',"result":"cd"',
+                     ',"result":""', '}', ',"x":{"result":"ef"}']))
+
+
+@_settings(300)
+@given(texts=st.lists(st.one_of(_TTS_EVENT, _TTS_EVENT.map(lambda t: t[:len(t) // 2]),
+                                st.text(max_size=100)), min_size=1, max_size=6))
+@example(texts=['{"code":0,"message":"success","data":{"result":"ab"}}',
+                '{"code":0,"message":"success","data":{"result":"a"b"}}'])
+@example(texts=['{"code":0,"message":"","data":{"result":"ab","mime_type":""}}',
+                '{"code":0,"message":"","data":{"result":"cd","mime_type":""}}'])
+def test_the_quick_tts_reader_reads_every_event_as_the_usual_one(texts):
+    """The TTS reader cuts the hex out of the daemon's form of an event and remembers
+    the rest; whatever the texts, one after another it gives what the usual event
+    reader gives: the same chunk or the same error."""
+    usual = dpc._event_reader(dpc._TTSChunk)
+    quick = dpc._tts_chunk_reader()
+    for text in texts:
+        assert _outcome(quick, text) == _outcome(usual, text)
+
+
+def test_the_quick_tts_reader_takes_the_daemons_form_without_the_json_scanner(monkeypatch):
+    """In the daemon's form the hex never reaches the JSON scanner (the reason the quick
+    reader exists): the scanner only sees the event with its hex cut out."""
+    seen = []
+    scan = dpc._json_scanner()
+    monkeypatch.setattr(dpc, "_json_scan", [lambda text, index: seen.append(text) or
+                                            scan(text, index)])
+    hex_audio = "00ff" * 1000
+    event = ('{"code":0,"message":"success","data":{"result":"%s","mime_type":"audio/mpeg"}}'
+             % hex_audio)
+    chunk = dpc._tts_chunk_reader()(event, "POST /tts")
+    assert (chunk.result, chunk.mime_type) == (hex_audio, "audio/mpeg")
+    assert seen and all(hex_audio not in text for text in seen)
 
 
 # --- entities: mutations of real daemon documents ------------------------------
@@ -882,7 +935,7 @@ def test_envelope_deeply_nested_error_message():
 
 
 def test_stream_event_deeply_nested():
-    raised = _raised(dpc._event_chunk, _deep(100000), "POST /x", dpc.ToolInvokeMessage)
+    raised = _raised(dpc._event_reader(dpc.ToolInvokeMessage), _deep(100000), "POST /x")
     assert raised is not None
     _assert_module_error(raised, dpc.InvalidResponseError)
 
