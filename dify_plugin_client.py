@@ -170,7 +170,6 @@ __all__ = [
 # sees the real modules and types; the interpreter never runs it.
 
 import _thread
-import binascii
 import enum
 import os
 import sys
@@ -178,6 +177,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, never run
+    import binascii
     import json
     import re
     from datetime import datetime
@@ -213,6 +213,7 @@ class _LazyModule:
 
 
 if not TYPE_CHECKING:
+    binascii = _LazyModule("binascii")
     json = _LazyModule("json")
     re = _LazyModule("re")
 
