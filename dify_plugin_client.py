@@ -5914,6 +5914,64 @@ def _event_reader(chunk_type: Type[_E]) -> Callable[[str, str], _E]:
     return read
 
 
+def _default_reader(chunk_type: Type[_E]) -> Callable[[str, str], _E]:
+    """The event reader of a stream of ``chunk_type``."""
+    if issubclass(chunk_type, ToolInvokeMessage):
+        return _message_event_reader(chunk_type)
+    return _event_reader(chunk_type)
+
+
+def _plain_string_at(text: str, match_head: Callable[[str], Any], key: str
+                     ) -> Optional[Tuple[int, int]]:
+    """Where the string value that ``match_head`` matches up to starts and ends in an
+    event, if it can be cut out and the rest read apart (None if not): a closing quote,
+    no escape inside it, and ``key`` (its key, quoted) not again after it (a repeated
+    key would win over it)."""
+    match = match_head(text)
+    if match is None:
+        return None
+    start = match.end()
+    end = text.find('"', start)
+    if end < 0 or text.find("\\", start, end) >= 0 or text.find(key, end) >= 0:
+        return None
+    return start, end
+
+
+#: The start of a blob or blob_chunk message event as the daemon writes it, up to the
+#: base64 (Go writes keys sorted, so "blob" comes first).
+_BLOB_EVENT_HEAD = _Regex(r'\{"code":0,"message":"[^"\\]*","data":\{"type":"blob(?:_chunk)?",'
+                          r'"message":\{"blob":"')
+
+
+def _message_event_reader(chunk_type: Type[_E]) -> Callable[[str, str], _E]:
+    """The event reader of message streams (tools, agents, datasources): blob pieces
+    are read without JSON-scanning their base64, which is most of every such event.
+
+    In the daemon's form (``_BLOB_EVENT_HEAD``) the base64 is cut out, the rest read as
+    any event is, and the base64 decoded as that would have; any other form, or any
+    error, takes the usual way (so errors name the whole event).
+    """
+    read = _event_reader(chunk_type)
+    match_head = _BLOB_EVENT_HEAD.match
+
+    def read_message(text: str, route: str) -> _E:
+        if len(text) > 512:
+            cut = _plain_string_at(text, match_head, '"blob"')
+            if cut is not None:
+                start, end = cut
+                try:
+                    chunk = read(text[:start] + text[end:], route)
+                    message = getattr(chunk, "message", None)
+                    if isinstance(message, (BlobMessage, BlobChunkMessage)) \
+                            and message.blob == b"":
+                        message.blob = _decode_base64(text[start:end], "data.message.blob")
+                        return chunk
+                except DifyPluginError:
+                    pass
+        return read(text, route)
+    return read_message
+
+
 def _event_json(text: str, route: str) -> Any:
     """An event's JSON that the quick scan did not take whole: json.loads, or a clear error."""
     try:
@@ -5997,7 +6055,7 @@ class _Dispatcher:
         return self._chunks(target.path(route), target.headers(), body, chunk_type,
                             merge_blob_chunks, first_event_timeout,
                             max_event_size or self._config.max_event_size,
-                            reader or _event_reader(chunk_type))
+                            reader or _default_reader(chunk_type))
 
     def result(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
                user_id: str, chunk_type: Type[_E], **options: Any) -> _E:
@@ -7510,23 +7568,18 @@ def _tts_chunk_reader() -> Callable[[str, str], _TTSChunk]:
         if head and text.startswith(head) and text.endswith(tail) and start <= end \
                 and text.find('"', start, end) < 0 and text.find("\\", start, end) < 0:
             return _TTSChunk(result=text[start:end], mime_type=mime_type)
-        match = match_head(text)
-        if match is not None:
-            start = match.end()
-            end = text.find('"', start)
-            # (a second "result" key after the hex would win over it: usual way then)
-            if (end > 0 and text.find("\\", start, end) < 0
-                    and text.find('"result"', end) < 0):
-                head, tail = text[:start], text[end:]
-                try:
-                    chunk = read(head + tail, route)
-                except DifyPluginError:  # raised again below, naming the whole event
-                    return read(text, route)
-                if not chunk.extra and (chunk.mime_type is None
-                                        or type(chunk.mime_type) is str):
-                    known[:] = [head, tail, chunk.mime_type]
-                chunk.result = text[start:end]
-                return chunk
+        cut = _plain_string_at(text, match_head, '"result"')
+        if cut is not None:
+            start, end = cut
+            head, tail = text[:start], text[end:]
+            try:
+                chunk = read(head + tail, route)
+            except DifyPluginError:  # raised again below, naming the whole event
+                return read(text, route)
+            if not chunk.extra and (chunk.mime_type is None or type(chunk.mime_type) is str):
+                known[:] = [head, tail, chunk.mime_type]
+            chunk.result = text[start:end]
+            return chunk
         return read(text, route)
     return read_tts
 

@@ -658,6 +658,48 @@ def test_the_quick_tts_reader_takes_the_daemons_form_without_the_json_scanner(mo
     assert seen and all(hex_audio not in text for text in seen)
 
 
+_BASE64 = st.one_of(st.binary(max_size=48).map(lambda b: base64.b64encode(b).decode()),
+                    st.text(alphabet="ABCab+/=", max_size=12))
+_BLOB_EVENT = st.builds(
+    lambda message, kind, blob, rest, pad: (
+        '{"code":0,"message":%s,"data":{"type":"%s","message":{"blob":%s%s},"meta":null}}'
+        % (json.dumps(message), kind, blob, rest)) + pad,
+    st.sampled_from(["success", "", 'a"b']),
+    st.sampled_from(["blob", "blob_chunk", "text"]),
+    st.one_of(_BASE64.map(json.dumps), _BASE64.map(lambda b: '"%s\\/"' % b),
+              st.just('""'), st.just("1"), st.just("null")),
+    st.sampled_from(["", ',"end":false,"id":"x","sequence":0,"total_length":3',
+                     ',"end":true,"id":"x"', ',"id":3', ',"blob":"QQ=="', '}']),
+    st.sampled_from(["", " " * 600]))  # the quick way only looks at long events
+
+
+@_settings(300)
+@given(text=st.one_of(_BLOB_EVENT, _BLOB_EVENT.map(lambda t: t[:len(t) // 2]),
+                      st.text(max_size=100)))
+@example(text='{"code":0,"message":"success","data":{"type":"blob_chunk","message":{"blob":"'
+         + "QUJD" * 200 + '","end":false,"id":"x","sequence":0,"total_length":3},"meta":null}}')
+def test_the_quick_message_reader_reads_every_event_as_the_usual_one(text):
+    """Message streams cut the base64 of blob pieces out of the daemon's form; whatever
+    the text, the chunk or error is the one the usual event reader gives."""
+    usual = dpc._event_reader(dpc.ToolInvokeMessage)
+    quick = dpc._message_event_reader(dpc.ToolInvokeMessage)
+    assert _outcome(quick, text) == _outcome(usual, text)
+
+
+def test_the_quick_message_reader_takes_the_daemons_form_without_the_json_scanner(monkeypatch):
+    seen = []
+    scan = dpc._json_scanner()
+    monkeypatch.setattr(dpc, "_json_scan", [lambda text, index: seen.append(text) or
+                                            scan(text, index)])
+    encoded = base64.b64encode(bytes(range(256)) * 8).decode()
+    event = ('{"code":0,"message":"success","data":{"type":"blob_chunk","message":{"blob":"%s",'
+             '"end":false,"id":"b1","sequence":0,"total_length":2048},"meta":null}}' % encoded)
+    chunk = dpc._message_event_reader(dpc.ToolInvokeMessage)(event, "POST /x")
+    assert (chunk.type, chunk.message.blob, chunk.message.id) == ("blob_chunk",
+                                                                   bytes(range(256)) * 8, "b1")
+    assert seen and all(encoded not in text for text in seen)
+
+
 # --- entities: mutations of real daemon documents ------------------------------
 
 _NOW = "2024-05-06T07:08:09.123456789Z"
