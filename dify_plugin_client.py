@@ -53,7 +53,7 @@ Map of this file (each heading is a banner below; search for its text):
     Wire helpers: tool parameter casting
     Wire helpers: blob chunk merging
     Transport                               keep-alive pool, phases, streamed responses
-    Dispatch                                the one path every dispatch route takes
+    Dispatch                                the one path every dispatch route takes; event readers
     Client: core                            what every route group builds on
     Client: install and lifecycle
     Client: discovery and metadata
@@ -5948,8 +5948,8 @@ def _message_event_reader(chunk_type: Type[_E]) -> Callable[[str, str], _E]:
     are read without JSON-scanning their base64, which is most of every such event.
 
     In the daemon's form (``_BLOB_EVENT_HEAD``) the base64 is cut out, the rest read as
-    any event is, and the base64 decoded as that would have; any other form, or any
-    error, takes the usual way (so errors name the whole event).
+    any event is, and the base64 decoded as the usual reader would decode it; any other
+    form, or any error, takes the usual way (so errors name the whole event).
     """
     read = _event_reader(chunk_type)
     match_head = _BLOB_EVENT_HEAD.match

@@ -622,7 +622,8 @@ _TTS_EVENT = st.builds(
     st.sampled_from(["success", "", 'a"b', "\\", "\u00e9"]),
     st.one_of(_HEX.map(json.dumps), st.text(max_size=20).map(json.dumps),
               _HEX.map(lambda h: '"%s\\u0030"' % h), st.just('"ab"'), st.just("1")),
-    st.sampled_from(["", ',"mime_type":"audio/mpeg"', ',"mime_type":""', ',"mime_type":3', ',"result":"cd"',
+    st.sampled_from(["", ',"mime_type":"audio/mpeg"', ',"mime_type":""', ',"mime_type":3',
+                     ',"result":"cd"',
                      ',"result":""', '}', ',"x":{"result":"ef"}']))
 
 
