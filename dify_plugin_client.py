@@ -957,7 +957,9 @@ def _forget_key(key: str) -> None:
             _KEYS_IN_USE.pop(key, None)
 
 
-_KEYS_LOCK = _thread.allocate_lock()
+# re-entrant: _forget_key runs from a finalizer, which a garbage collection inside
+# _remember_key's locked block can call on the same thread
+_KEYS_LOCK = _thread.RLock()
 
 
 def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -2656,10 +2658,7 @@ class AIModelEntity(_Entity):
 
     def parameter_rule(self, name: str) -> Optional[ParameterRule]:
         """The parameter rule called ``name``, or None."""
-        for rule in self.parameter_rules:
-            if rule.name == name:
-                return rule
-        return None
+        return _named(self.parameter_rules, name)
 
     def has_feature(self, feature: Union[ModelFeature, str]) -> bool:
         return str(feature) in [str(item) for item in self.features]
@@ -3714,6 +3713,12 @@ class TriggerSubscription(_Entity):
     parameters: Dict[str, Any] = {}
     properties: Dict[str, Any] = {}
 
+    def __repr__(self) -> str:  # parameters and properties may hold webhook secrets
+        return ("TriggerSubscription(endpoint=%r, expires_at=%r, parameters=<%s>, "
+                "properties=<%s>)" % (self.endpoint, self.expires_at,
+                                      ", ".join(sorted(self.parameters)) or "none",
+                                      ", ".join(sorted(self.properties)) or "none"))
+
 
 @_entity
 class TriggerUnsubscribeResult(_Entity):
@@ -3778,7 +3783,6 @@ _HTTP_VERSION_RE = _Regex(r"HTTP/[0-9]\.[0-9]\Z")
 _HTTP_TARGET_RE = _Regex(r"[\x21-\x7e]+\Z")
 _HTTP_STATUS_RE = _Regex(r"HTTP/[0-9]\.[0-9] ([0-9]{3})(?: (.*))?\Z")
 _HEX_TEXT_RE = _Regex(r"(?:[0-9A-Fa-f][0-9A-Fa-f])*\Z")
-_CHUNK_SIZE_RE = _Regex(r"[0-9A-Fa-f]{1,16}\Z")
 _HEADER_VALUE_BAD_RE = _Regex(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -3857,8 +3861,9 @@ def _head_and_body(data: bytes, what: str) -> Tuple[str, List[Tuple[str, str]], 
     if not data:
         raise HttpMessageError("%s is empty" % what)
     end, gap = data.find(b"\r\n\r\n"), 4
-    if end < 0:
-        end, gap = data.find(b"\n\n"), 2
+    bare = data.find(b"\n\n")
+    if bare >= 0 and (end < 0 or bare < end):  # a head of bare LF lines ends first
+        end, gap = bare, 2
     head, rest = (data, b"") if end < 0 else (data[:end], data[end + gap:])
     try:
         text = head.decode("utf-8")
@@ -3908,11 +3913,10 @@ def _dechunked(data: bytes, what: str) -> bytes:
         line_end = data.find(b"\r\n", position)
         if line_end < 0:
             raise HttpMessageError("%s: its chunked body ends without the last chunk" % what)
-        size_text = data[position:line_end].split(b";", 1)[0].strip().decode("latin-1")
-        if not _CHUNK_SIZE_RE.match(size_text):
-            raise HttpMessageError("%s: chunk size %s is not hex" % (what,
-                                                                      _short_repr(size_text)))
-        size = int(size_text, 16)
+        size = _chunk_size(data[position:line_end])
+        if size is None:
+            raise HttpMessageError("%s: chunk size %s is not hex" % (
+                what, _short_repr(data[position:line_end].decode("latin-1"))))
         position = line_end + 2
         if size == 0:
             return b"".join(pieces)
@@ -4367,6 +4371,8 @@ class _SSEParser:
         self._last_id = ""
 
     def feed(self, chunk: bytes) -> List[_SSEEvent]:
+        if not chunk:
+            return []  # (nor forgets a CR that ended the last read)
         if not self._started:
             chunk = self._head + chunk
             if len(chunk) < 3 and b"\xef\xbb\xbf".startswith(chunk):
@@ -5117,6 +5123,7 @@ def _cast_parameters(tool: ToolDeclaration, parameters: Dict[str, Any], tool_lab
     """Cast ``parameters`` by ``tool``'s declaration; every problem is reported at once."""
     result = dict(parameters)
     problems: List[Tuple[str, Any, str]] = []
+    shown: Dict[str, str] = {}  # how a problem's value is shown, where not by its repr
     missing: List[str] = []
     for parameter in tool.parameters:
         name = parameter.name
@@ -5136,9 +5143,13 @@ def _cast_parameters(tool: ToolDeclaration, parameters: Dict[str, Any], tool_lab
         try:
             result[name] = caster(value, parameter)
         except _CastProblem as problem:
+            if parameter.type == "secret-input":  # a secret: its type is shown, not it
+                shown[name] = "a hidden %s" % type(value).__name__
+                value = None
             problems.append((name, value, str(problem)))
     if problems or missing:
-        parts = ["%r = %s (expected %s)" % (name, _short_repr(value), expected)
+        parts = ["%r = %s (expected %s)" % (name, shown.get(name) or _short_repr(value),
+                                             expected)
                  for name, value, expected in problems]
         if missing:
             parts.append("missing required: %s" % ", ".join(repr(name) for name in missing))
@@ -5570,7 +5581,7 @@ class _Transport:
 
         cap = self.config.max_response_size
         declared = response.getheader("content-length")
-        expected = int(declared) if declared and declared.isdigit() else None
+        expected = int(declared) if declared and _ASCII_DIGITS.match(declared) else None
         if expected is not None and expected > cap:
             raise ResponseTooLargeError(
                 "the response is %s, over the %s max_response_size"
@@ -5621,10 +5632,13 @@ def _connect_hint(exc: BaseException, transport: _Transport) -> Optional[str]:
     return None
 
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
 def _chunk_size(line: bytes) -> Optional[int]:
     """The size on a chunk size line (hex digits, maybe ";extensions"), or None."""
     digits = line.split(b";", 1)[0].strip()
-    if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
+    if not digits or len(digits) > 16 or digits.strip(_HEX_DIGITS):
         return None
     return int(digits, 16)
 
@@ -5679,7 +5693,7 @@ class _StreamResponse:
             raise RemoteProtocolError("the stream broke: %s" % _os_error_text(exc),
                                       route=self.route) from None
         declared = self.headers.get("content-length")
-        if declared and declared.isdigit() and response.length:
+        if declared and _ASCII_DIGITS.match(declared) and response.length:
             raise RemoteProtocolError("the stream was cut off before its declared length",
                                       route=self.route)
         # read1() does not close a response whose Content-Length is used up (read()
@@ -5731,12 +5745,11 @@ class _StreamResponse:
                         raise self._bad_chunking("a chunk size line is too long")
                     break
                 line = raw[position:line_end]
-                try:
-                    # the usual "7a\r"; int() ignores the whitespace
-                    size: Optional[int] = int(line, 16)
-                except ValueError:
+                if 1 < len(line) <= 17 and not line.rstrip(b"\r").strip(_HEX_DIGITS):
+                    size: Optional[int] = int(line, 16)  # the usual "7a\r"
+                else:
                     size = _chunk_size(line)  # with ";extensions", or None if broken
-                if size is None or size < 0:
+                if size is None:
                     raise self._bad_chunking("bad chunk size line %r" % line[:40])
                 position = line_end + 1
                 if size == 0:
@@ -5804,11 +5817,79 @@ class _StreamResponse:
 #   /v2/invoke/dispatch/{route}          X-Plugin-Unique-Identifier  (any uploaded package;
 #                                        the tenant goes in the body)
 #
-# `_DispatchTarget` holds which; `_dispatch` builds the request at once (so bad
-# arguments raise at the call) and returns a generator that sends it when iterated,
-# yields each chunk typed as the caller names, merges blob chunks if asked, and
-# raises the typed error of an error event. `_dispatch_result` is for routes that
-# answer one chunk: a stream that ends without one is an error.
+# `_DispatchTarget` holds which; `_Dispatcher.stream` builds the request at once (so
+# bad arguments raise at the call) and returns a generator that sends it when
+# iterated, yields each chunk typed as the caller names, merges blob chunks if asked,
+# and raises the typed error of an error event, with the request's credential values
+# masked in it. `_Dispatcher.result` is for routes that answer one chunk: a stream
+# that ends without one is an error.
+
+
+# --- credentials never leave in an error ----------------------------------------
+
+
+def _secret_values(credentials: Any) -> List[str]:
+    """Every string in the credentials long enough to mask, longest first."""
+    found: Set[str] = set()
+    pending = [credentials]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if len(value) >= _MIN_REDACTED_KEY:
+                found.add(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    return sorted(found, key=len, reverse=True)
+
+
+def _masked(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
+
+
+def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
+    """Replace every credential value in the error's texts with ***."""
+    if not secrets:
+        return
+    for name in ("message", "hint", "invoke_message", "description", "invoke_args",
+                 "daemon_args"):
+        if hasattr(error, name):
+            setattr(error, name, _masked(getattr(error, name), secrets))
+    error.args = tuple(_masked(list(error.args), secrets))
+    response = getattr(error, "response", None)
+    if response is not None and isinstance(response.content, bytes):
+        content = response.content
+        for secret in secrets:
+            content = content.replace(secret.encode("utf-8"), b"***")
+        response.content = content
+
+
+def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
+                         ) -> Generator[_E, None, None]:
+    """``chunks``, with credentials masked in any error the stream raises."""
+    try:
+        yield from chunks
+    except DifyPluginError as exc:
+        _mask_credentials(exc, secrets)
+        raise
+
+
+def _request_secrets(data: Dict[str, Any], top_level: Optional[Dict[str, Any]]) -> List[str]:
+    """The credential values a dispatch request carries: ``credentials`` and OAuth's
+    ``system_credentials`` in its data, and an agent context's ``credentials``."""
+    context = (top_level or {}).get("context")
+    return _secret_values([data.get("credentials"), data.get("system_credentials"),
+                           context.get("credentials") if isinstance(context, dict) else None])
 
 
 class _DispatchTarget:
@@ -5867,23 +5948,10 @@ _json_scan: List[Callable[[str, int], Tuple[Any, int]]] = []  # the C scanner, o
 def _json_scanner() -> Callable[[str, int], Tuple[Any, int]]:
     """``scan(text, 0) -> (value, end)``: the json module's C scanner, without the
     per-call overhead of json.loads (the daemon writes compact JSON, so it can start
-    at index 0). Where there is none, json.loads stands in."""
+    at index 0)."""
     if not _json_scan:
-        scan = getattr(json.JSONDecoder(), "scan_once", None)
-        _json_scan.append(scan or (lambda text, index: (_loads(text[index:]), len(text))))
+        _json_scan.append(getattr(json.JSONDecoder(), "scan_once"))  # (not in typeshed)
     return _json_scan[0]
-
-
-def _scan_json(text: str) -> Any:
-    """``json.loads(text)``, quicker for compact JSON; anything else (leading
-    whitespace, trailing bytes, an error) goes through json.loads."""
-    try:
-        value, end = _json_scanner()(text, 0)
-        if end == len(text):
-            return value
-    except (StopIteration, ValueError, RecursionError):
-        pass
-    return _loads(text)
 
 
 def _event_reader(chunk_type: Type[_E]) -> Callable[[str, str], _E]:
@@ -6052,10 +6120,12 @@ class _Dispatcher:
         fields["data"] = data
         payload = target.body(fields)
         body = _json_body(payload, what, argument) if encode is None else encode(payload)
-        return self._chunks(target.path(route), target.headers(), body, chunk_type,
-                            merge_blob_chunks, first_event_timeout,
-                            max_event_size or self._config.max_event_size,
-                            reader or _default_reader(chunk_type))
+        chunks = self._chunks(target.path(route), target.headers(), body, chunk_type,
+                              merge_blob_chunks, first_event_timeout,
+                              max_event_size or self._config.max_event_size,
+                              reader or _default_reader(chunk_type))
+        secrets = _request_secrets(data, top_level)
+        return _masking_credentials(chunks, secrets) if secrets else chunks
 
     def result(self, target: _DispatchTarget, route: str, data: Dict[str, Any], *,
                user_id: str, chunk_type: Type[_E], **options: Any) -> _E:
@@ -6065,6 +6135,7 @@ class _Dispatcher:
         (max_response_size), not only as an event of a long stream (max_event_size).
         """
         config = self._config
+        target = self._retarget(target)  # the route named below is the one used
         options.setdefault("max_event_size",
                            max(config.max_event_size, config.max_response_size))
         stream = self.stream(target, route, data, user_id=user_id, chunk_type=chunk_type,
@@ -6694,10 +6765,7 @@ class _Tools(_ClientCore):
         for name, value in context.items():
             if value is not None:
                 _check_text(value, name)
-        if credential_type is not None and credential_type not in _CREDENTIAL_TYPES:
-            raise InvalidArgumentError("credential_type must be one of %s, got %r"
-                                       % (", ".join(_CREDENTIAL_TYPES), credential_type),
-                                       argument="credential_type")
+        _check_credential_type(credential_type)
         if cast_parameters:
             tool = self._tool_declaration(tenant_id, plugin_id, provider_name, tool_name)
             parameters = _cast_parameters(tool, parameters, "tool %r of %s/%s" % (
@@ -7018,7 +7086,7 @@ class _Models(_ClientCore):
         the body is streamed (read and hex-encoded block by block), so memory does not
         grow with the audio.
         """
-        target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
+        _DispatchTarget(tenant_id, plugin_id=plugin_id)  # checked before the file is opened
         _check_text(user_id, "user_id")
         data = _model_request(provider, ModelType.SPEECH2TEXT.value, model, credentials)
         source = _audio_source(file)
@@ -7076,13 +7144,13 @@ class _Models(_ClientCore):
                       first_token_timeout: Optional[float] = None,
                       reader: Optional[Callable[[str, str], _E]] = None
                       ) -> Generator[_E, None, None]:
-        """The chunks of a model route; plugin errors come with credentials masked."""
-        chunks = self._dispatcher.stream(target, route, data, user_id=user_id,
-                                         chunk_type=chunk_type,
-                                         what="the %s request" % route, argument="data",
-                                         first_event_timeout=first_token_timeout,
-                                         reader=reader)
-        return _masking_credentials(chunks, _secret_values(data.get("credentials")))
+        """The chunks of a model route (plugin errors come with credentials masked, as
+        on every dispatch route)."""
+        return self._dispatcher.stream(target, route, data, user_id=user_id,
+                                       chunk_type=chunk_type,
+                                       what="the %s request" % route, argument="data",
+                                       first_event_timeout=first_token_timeout,
+                                       reader=reader)
 
     def _model_result(self, tenant_id: str, user_id: str, plugin_id: str, route: str,
                       data: Dict[str, Any], chunk_type: Type[_E],
@@ -7090,14 +7158,10 @@ class _Models(_ClientCore):
         """The one answer of a model route (an empty stream is an error)."""
         target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
         options: Dict[str, Any] = {} if encode is None else {"encode": encode}
-        try:
-            return self._dispatcher.result(target, route, data, user_id=user_id,
-                                           chunk_type=chunk_type,
-                                           what="the %s request" % route, argument="data",
-                                           **options)
-        except DifyPluginError as exc:
-            _mask_credentials(exc, _secret_values(data.get("credentials")))
-            raise
+        return self._dispatcher.result(target, route, data, user_id=user_id,
+                                       chunk_type=chunk_type,
+                                       what="the %s request" % route, argument="data",
+                                       **options)
 
     def _polling_call(self, target: _DispatchTarget, user_id: str, route: str,
                       data: Dict[str, Any]) -> ModelPollingResult:
@@ -7663,59 +7727,6 @@ def _polling_outcome(answer: ModelPollingResult, route: str) -> Optional[LLMResu
     return None
 
 
-# --- credentials never leave in an error ----------------------------------------
-
-
-def _secret_values(credentials: Any) -> List[str]:
-    """Every string in the credentials long enough to mask, longest first."""
-    found: Set[str] = set()
-    pending = [credentials]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            if len(value) >= _MIN_REDACTED_KEY:
-                found.add(value)
-        elif isinstance(value, dict):
-            pending.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            pending.extend(value)
-    return sorted(found, key=len, reverse=True)
-
-
-def _masked(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {key: _masked(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets) for item in value]
-    return value
-
-
-def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
-    """Replace every credential value in the error's texts with ***."""
-    if not secrets:
-        return
-    for name in ("message", "hint", "invoke_message", "description", "invoke_args",
-                 "daemon_args"):
-        if hasattr(error, name):
-            setattr(error, name, _masked(getattr(error, name), secrets))
-    error.args = tuple(_masked(list(error.args), secrets))
-
-
-def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
-                         ) -> Generator[_E, None, None]:
-    """``chunks``, with credentials masked in any error the stream raises."""
-    try:
-        yield from chunks
-    except DifyPluginError as exc:
-        _mask_credentials(exc, secrets)
-        raise
-
-
 # =============================================================================
 # Client: tool credentials and runtime parameters
 # =============================================================================
@@ -8211,17 +8222,6 @@ def _target_of(tenant_id: str, provider: str, argument: str = "provider"
     return _DispatchTarget(tenant_id, plugin_id=plugin_id), provider_name
 
 
-def _check_secrets(value: Any, argument: str) -> Dict[str, Any]:
-    """A dict of credentials or settings (None: {}); a wrong value is refused without
-    repeating it (it may be a secret)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidArgumentError("%s must be a dict, got %s" % (argument, _type_name(value)),
-                                   argument=argument)
-    return value
-
-
 def _credentials_fields(credentials: Optional[Mapping[str, Any]],
                         credential_type: Optional[str], default_type: bool = False
                         ) -> Dict[str, Any]:
@@ -8230,16 +8230,12 @@ def _credentials_fields(credentials: Optional[Mapping[str, Any]],
     With ``default_type`` a missing type is sent anyway (the plugin SDK requires it on
     trigger routes): api-key when there are credentials, unauthorized when not.
     """
-    checked = _check_secrets(credentials, "credentials")
+    checked = _check_meta(credentials, "credentials")
     fields: Dict[str, Any] = {"credentials": checked}
     if credential_type is None and default_type:
         credential_type = "api-key" if checked else "unauthorized"
     if credential_type is not None:
-        if credential_type not in _CREDENTIAL_TYPES:
-            raise InvalidArgumentError("credential_type must be one of %s, got %r"
-                                       % (", ".join(_CREDENTIAL_TYPES), credential_type),
-                                       argument="credential_type")
-        fields["credential_type"] = credential_type
+        fields["credential_type"] = _check_credential_type(credential_type)
     return fields
 
 
@@ -8355,7 +8351,7 @@ class _Endpoints(_ClientCore):
         _check_text(user_id, "user_id")
         identifier = _check_identifier(plugin_unique_identifier)
         _check_text(name, "name")
-        settings = _check_secrets(settings, "settings")
+        settings = _check_meta(settings, "settings")
         path = self._endpoint_path(tenant_id, "setup")
         body = _json_body({"plugin_unique_identifier": identifier, "user_id": user_id,
                            "name": name, "settings": settings}, "settings", "settings")
@@ -8562,7 +8558,7 @@ class _Datasources(_InstalledProviders):
         DatasourceCredentialValidationError)."""
         target, provider_name = _target_of(tenant_id, provider)
         data = {"provider": provider_name,
-                "credentials": _check_secrets(credentials, "credentials")}
+                "credentials": _check_meta(credentials, "credentials")}
         return self._dispatcher.result(target, "datasource/validate_credentials", data,
                                        user_id=user_id, chunk_type=_BoolResult,
                                        what="credentials", argument="credentials").result
@@ -8721,7 +8717,7 @@ class _Triggers(_InstalledProviders):
         """True when the plugin accepts the subscription constructor's credentials; a
         refusal is raised as the plugin's error (TriggerProviderCredentialValidationError)."""
         return self._trigger_result(tenant_id, user_id, provider, "validate_credentials",
-                                    {"credentials": _check_secrets(credentials, "credentials")},
+                                    {"credentials": _check_meta(credentials, "credentials")},
                                     _BoolResult).result
 
     def subscribe_trigger(self, tenant_id: str, user_id: str, provider: str, endpoint: str,
@@ -9635,11 +9631,6 @@ _INVOCATION = ["dify-plugin-client"]
 
 def _program_name() -> str:
     return _INVOCATION[0]
-
-
-def _mask(secret: Optional[str]) -> Optional[str]:
-    """The key as shown: never any of its characters."""
-    return "****" if secret else None
 
 
 @_command("config", "show the effective settings and where each came from",
@@ -11061,16 +11052,6 @@ def _find_provider(ctx: _Context, provider: str) -> Tuple[str, str, str]:
 #: The remote-debugging port of the docker setup (EXPOSE_PLUGIN_DEBUGGING_PORT); the
 #: daemon itself has no default for PLUGIN_REMOTE_INSTALLING_PORT.
 _DEFAULT_DEBUGGING_PORT = 5003
-_MIN_MASKED_VALUE = 4  # shorter credential values would mask ordinary words
-
-
-def _mask_values(text: str, secrets: Mapping[str, Any]) -> str:
-    """``text`` with every string credential value (of 4 characters or more) masked: a
-    plugin may quote what it was given in its error."""
-    for value in secrets.values():
-        if isinstance(value, str) and len(value) >= _MIN_MASKED_VALUE and value in text:
-            text = text.replace(value, "****")
-    return text
 
 
 @_command("tools-validate", "check a tool provider's credentials with its plugin",
@@ -11089,7 +11070,7 @@ def _cmd_tools_validate(ctx: _Context) -> int:
     try:
         valid = client.validate_tool_credentials(tenant, args.user, args.provider, credentials)
     except (ToolProviderCredentialValidationError, CredentialsValidateFailedError) as exc:
-        valid, error = False, _mask_values(exc.message or str(exc), credentials)
+        valid, error = False, exc.message or str(exc)  # credentials masked by the client
     if out.json_mode:
         out.json({"provider": args.provider, "valid": valid, "error": error})
     elif valid:

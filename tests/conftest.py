@@ -85,3 +85,12 @@ def package(tmp_path):
     path = tmp_path / "echo.difypkg"
     path.write_bytes(sample_plugin())
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many recorded daemon exchanges the replay tests covered in this run."""
+    for name in ("test_transcripts_client", "test_transcripts_fake"):
+        report = getattr(sys.modules.get(name), "replay_report", None)
+        if report is not None:
+            terminalreporter.write_line(report())
+

@@ -156,3 +156,12 @@ def test_provider_id_forms():
         with pytest.raises(dpc.InvalidArgumentError) as info:
             dpc._parse_provider_id(bad)
         assert "organization/plugin_name/provider_name" in str(info.value)
+
+
+def test_a_secret_input_value_stays_out_of_the_error():
+    error = _problems({"key": b"sk-secret-bytes-123", "n": "x"},
+                      _param("key", "secret-input"), _param("n", "number"))
+    assert "sk-secret" not in str(error) and "sk-secret" not in repr(error.problems)
+    assert "'key' = a hidden bytes (expected a string)" in str(error)
+    assert error.problems[0] == ("key", None, "a string")
+    assert error.problems[1][:2] == ("n", "x")  # other values are still shown

@@ -79,6 +79,11 @@ def test_dribbled_writes_split_sizes_payloads_and_crlfs(client, daemon, tenant, 
     (_chunk(_event("a")) + b"zz\r\n", "bad chunk size"),
     (_chunk(_event("a"))[:-2] + b"XX0\r\n\r\n", "no CRLF after a chunk"),
     (_chunk(_event("a")) + b"f" * 2000, "chunk size line is too long"),
+    # what int(x, 16) would take but is no chunk size
+    (_chunk(_event("a"), b"0x%x" % len(_event("a"))), "bad chunk size"),
+    (_chunk(_event("a"), b"+%x" % len(_event("a"))), "bad chunk size"),
+    (_chunk(_event("a"), b"0_%x" % len(_event("a"))), "bad chunk size"),
+    (_chunk(_event("a"), b"0" * 17 + b"%x" % len(_event("a"))), "bad chunk size"),
 ])
 def test_broken_framing_is_a_protocol_error(client, daemon, tenant, body, what):
     _serve(daemon, body, close=True)

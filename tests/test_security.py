@@ -1835,3 +1835,106 @@ def test_keys_are_masked_while_a_config_holds_them_and_no_longer():
     del twin
     gc.collect()
     assert word in str(dpc.DifyPluginError("the server said %s" % word))
+
+
+# --- plugin credentials never come back in a dispatch error ----------------------
+
+_ECHOED = "sk-echoed-secret-4711"
+
+
+class _ErrorStream:
+    """A dispatch answer whose one event is a plugin error quoting ``_ECHOED`` back."""
+
+    status_code = 200
+    headers = {"content-type": "text/event-stream"}
+
+    def __init__(self):
+        inner = json.dumps({"error_type": "InvokeError", "message": "bad key " + _ECHOED,
+                            "args": {"echo": [_ECHOED]}})
+        event = json.dumps({"code": -500, "data": None,
+                            "message": json.dumps({"error_type": "PluginInvokeError",
+                                                   "message": inner})})
+        self.body = ("data: %s\n\n" % event).encode()
+
+    def iter_raw(self, read_timeout):
+        yield self.body
+
+    def set_read_timeout(self, read_timeout):
+        pass
+
+    def read_body(self):
+        return self.body
+
+    def close(self):
+        pass
+
+
+class _ErrorTransport:
+    def request(self, method, path, **options):
+        return _ErrorStream()
+
+
+_T = "6f1c2d3e-0000-4000-8000-00000000beef"
+_SECRET_CALLS = {
+    "tool invoke": lambda c, s: list(c.invoke(_T, "u", "a/b/p", "t", s, cast_parameters=False)),
+    "tool credentials": lambda c, s: c.validate_tool_credentials(_T, "u", "a/b/p", s),
+    "runtime parameters": lambda c, s: c.get_runtime_parameters(_T, "u", "a/b/p", s, "t"),
+    "llm": lambda c, s: list(c.invoke_llm(_T, "u", "a/b", "p", "m", s, [])),
+    "moderation": lambda c, s: c.invoke_moderation(_T, "u", "a/b", "p", "m", s, "text"),
+    "oauth url": lambda c, s: c.get_authorization_url(_T, "u", "a/b", "p", "http://r", s),
+    "oauth refresh": lambda c, s: c.refresh_credentials(_T, "u", "a/b", "p", "http://r", {}, s),
+    "dynamic select": lambda c, s: c.fetch_dynamic_select_options(_T, "u", "a/b", "p", "x", s,
+                                                                   "q"),
+    "datasource": lambda c, s: c.validate_datasource_credentials(_T, "u", "a/b/p", s),
+    "website crawl": lambda c, s: list(c.get_website_crawl(_T, "u", "a/b/p", "d", s)),
+    "trigger": lambda c, s: c.validate_trigger_credentials(_T, "u", "a/b/p", s),
+    "agent context": lambda c, s: list(c.invoke_agent_strategy(
+        _T, "u", "a/b/p", "s", {}, context={"credentials": s})),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SECRET_CALLS))
+def test_dispatch_errors_mask_the_plugin_credentials_of_every_route_group(name):
+    """A plugin that quotes its credentials in an error does not put them in the
+    client's error: every dispatch route group, not only models."""
+    client = dpc.DifyPluginClient(dpc.PluginConfig(url="http://127.0.0.1:9", key="k" * 12))
+    client._dispatcher._transport = _ErrorTransport()
+    with pytest.raises(dpc.PluginInvokeError) as info:
+        _SECRET_CALLS[name](client, {"api_key": _ECHOED, "nested": {"token": _ECHOED}})
+    error = info.value
+    assert "***" in error.message
+    for text in (str(error), repr(error), repr(error.args), repr(vars(error))):
+        assert _ECHOED not in text
+
+
+def test_a_plugin_credential_is_masked_in_the_response_an_error_keeps():
+    response = dpc.Response(500, {}, b'{"error": "bad key sk-kept-secret-99"}', "POST",
+                            "http://127.0.0.1:9/x")
+    error = dpc._status_error(response, "POST /x")
+    dpc._mask_credentials(error, ["sk-kept-secret-99"])
+    assert b"sk-kept-secret-99" not in error.response.content
+    assert "sk-kept-secret-99" not in error.response.text + str(error)
+
+
+def test_forgetting_a_key_inside_the_key_lock_does_not_hang():
+    """A config's finalizer may run (by a garbage collection) while its own thread holds
+    the key lock in _remember_key: forgetting must not wait on that thread."""
+    def forget_while_locked():
+        with dpc._KEYS_LOCK:
+            dpc._forget_key("never-remembered-key")
+
+    worker = threading.Thread(target=forget_while_locked, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive()
+
+
+def test_a_trigger_subscription_repr_names_its_properties_not_their_values():
+    subscription = dpc.TriggerSubscription.from_dict(
+        {"endpoint": "http://127.0.0.1/e/1", "expires_at": 5,
+         "parameters": {"token": "tok-secret-1"}, "properties": {"webhook_secret": "whsec-2"}},
+        "data")
+    for text in (repr(subscription), str(subscription)):
+        assert "tok-secret-1" not in text and "whsec-2" not in text
+        assert "webhook_secret" in text and "http://127.0.0.1/e/1" in text
+    assert subscription.to_dict()["properties"] == {"webhook_secret": "whsec-2"}

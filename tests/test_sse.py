@@ -97,3 +97,9 @@ def test_long_blob_like_events_in_large_reads():
     events, truncated = _run([stream[i:i + 65536] for i in range(0, len(stream), 65536)])
     assert len(events) == 20 and not truncated
     assert all(e[1] == line[6:].decode() for e in events)
+
+
+def test_an_empty_read_keeps_a_cr_that_ended_the_read_before():
+    parser = dpc._SSEParser()
+    events = parser.feed(b"data: a\r") + parser.feed(b"") + parser.feed(b"\ndata: b\n\n")
+    assert [event.data for event in events] == ["a\nb"]

@@ -345,12 +345,12 @@ def test_cli_tools_validate(daemon, tenant, installed):
                '{"api_key": "good"}') == (0, "valid\n", "")
     code, out, err = run(daemon, tenant, "tools-validate", PROVIDER, "--credentials", "-",
                          stdin='{"api_key": "sk-secret-123"}')
-    assert code == 1 and out == "not valid: api_key **** is not valid\n"
+    assert code == 1 and out == "not valid: api_key *** is not valid\n"
     assert "sk-secret-123" not in out + err
     code, out, _ = run(daemon, tenant, "--json", "tools-validate", PROVIDER, "--user", "u9",
                        "--credentials", '{"api_key": "sk-secret-123"}')
     assert code == 1 and json.loads(out) == {"provider": PROVIDER, "valid": False,
-                                             "error": "api_key **** is not valid"}
+                                             "error": "api_key *** is not valid"}
     assert last_request(daemon, "/validate_credentials").json()["user_id"] == "u9"
     assert json.loads(run(daemon, tenant, "--json", "tools-validate", PROVIDER,
                           "--credentials", '{"api_key": "good"}')[1])["valid"] is True

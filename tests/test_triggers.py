@@ -629,3 +629,11 @@ def test_recorded_manifest_declaration_parses():
 def _typed(cls, value):
     """The declaration as ``cls`` (PluginDeclaration keeps it as a dict, or types it)."""
     return value if isinstance(value, cls) else cls.from_dict(value)
+
+
+def test_a_bare_lf_head_ends_at_its_own_blank_line():
+    """A head of bare LF lines ends at the first blank line, even when the body holds
+    a CRLF blank line."""
+    parsed = dpc.RawHttpRequest.parse(b"POST /h HTTP/1.1\nHost: x\nContent-Length: 6\n\n"
+                                      b"ab\r\n\r\n")
+    assert parsed.body == b"ab\r\n\r\n" and ("Host", "x") in list(parsed.headers)

@@ -413,3 +413,15 @@ def test_recorded_exchange(replay, key, tmp_path):
 def test_every_recorded_exchange_is_checked():
     missing, unknown = cases.unchecked(CLAIMED_FOLDERS)
     assert missing == [] and unknown == []
+
+
+def test_a_view_names_the_v2_route_when_a_stream_ends_without_a_result(client, daemon,
+                                                                      running, stranger):
+    """The "zero events" error of a one-answer route names the route the request went to."""
+    daemon.add_dispatch_route(DispatchRoute("echo/nothing", "RequestNothing", [],
+                                            handler=lambda call: []))
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        client.by_identifier(running)._dispatcher.result(
+            dpc._DispatchTarget(stranger, plugin_id="acme/echo"), "echo/nothing", {},
+            user_id="u1", chunk_type=AnyChunk)
+    assert info.value.route == "POST /v2/invoke/dispatch/echo/nothing"
