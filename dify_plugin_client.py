@@ -198,6 +198,11 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, never run
     _JSONObject = Dict[str, Any]
     #: An entity field holding a string; a number the daemon sends is turned into its text.
     _Text = str
+    #: An entity field the daemon sends as hex text (TTS audio); the entity holds the bytes.
+    _HexBytes = bytes
+    #: A stream event's data: text, or the raw bytes of a long ``data:`` line when the
+    #: stream's reader takes those (see ``_SSEParser``).
+    _EventData = Union[str, memoryview]
 
 
 class _LazyModule:
@@ -1310,6 +1315,18 @@ def _decode_base64(value: Any, path: _Path) -> bytes:
     raise ResponseValidationError("%s is not valid base64" % text, path=text)
 
 
+def _decode_hex(value: Any, path: _Path) -> bytes:
+    """Hex text (two digits a byte, either case, nothing else), decoded."""
+    if not isinstance(value, str):
+        raise _invalid(path, "a hex string", value)
+    try:
+        return binascii.a2b_hex(value)
+    except (binascii.Error, ValueError):  # ValueError: a str that is not ASCII
+        text = _path_text(path)
+        raise ResponseValidationError("%s is not hex: %s" % (text, _short_repr(value, 40)),
+                                      path=text) from None
+
+
 #: Converters and the exact types of the values they return as they are: such a value
 #: needs no converter call (a compiled from_dict checks its type), and a list holding
 #: only such values is kept whole (its item types checked in one pass in C).
@@ -1472,8 +1489,8 @@ _TAGGED_UNIONS: Dict[str, _TaggedUnion] = {}
 _ANNOTATION_TOKEN = _Regex(r"\s*([A-Za-z_][A-Za-z0-9_.]*|[\[\],]|\Z)")
 _SIMPLE_CONVERTERS: Dict[str, Optional[_Converter]] = {
     "str": _conv_str, "_Text": _conv_text, "int": _conv_int, "float": _conv_number,
-    "bool": _conv_bool, "bytes": _decode_base64, "dict": _conv_dict, "Decimal": _conv_decimal,
-    "datetime": _conv_datetime, "Any": None, "object": None,
+    "bool": _conv_bool, "bytes": _decode_base64, "_HexBytes": _decode_hex, "dict": _conv_dict,
+    "Decimal": _conv_decimal, "datetime": _conv_datetime, "Any": None, "object": None,
 }
 _ZERO_VALUES: Dict[str, Any] = {"str": "", "_Text": "", "int": 0, "float": 0.0, "bool": False,
                                 "bytes": b""}
@@ -3095,9 +3112,9 @@ class _TextEmbeddingNumTokens(_Entity):
 
 @_entity
 class _TTSChunk(_Entity):
-    """One piece of TTS audio: ``result`` is its hex."""
+    """One piece of TTS audio: ``result`` is the audio (hex on the wire, decoded)."""
 
-    result: str = _REQUIRED
+    result: _HexBytes = _REQUIRED
     mime_type: Optional[str] = None
 
 
@@ -4338,7 +4355,7 @@ def _format_size(size: int) -> str:
 class _SSEEvent:
     __slots__ = ("event", "data", "id")
 
-    def __init__(self, event: str, data: str, last_id: str) -> None:
+    def __init__(self, event: str, data: _EventData, last_id: str) -> None:
         self.event = event
         self.data = data
         self.id = last_id
@@ -4359,10 +4376,16 @@ class _SSEParser:
     Work is done per event, not per line or byte: a read is cut at blank lines
     ("\\n\\n") and an event that is one ``data:`` line (all the daemon sends) takes
     a short path; anything else is parsed line by line.
+
+    With ``raw_long_lines``, a read of such events that begins with one over 1 KiB
+    hands their data over undecoded, as memoryviews of the read (audio and blob
+    pieces: their reader cuts the payload out of the bytes and decodes only that).
     """
 
-    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+                 raw_long_lines: bool = False) -> None:
         self.max_event_size = max_event_size
+        self.raw_long_lines = raw_long_lines
         self._pending: List[bytes] = []           # bytes of the unfinished event, line ends made LF
         self._pending_size = 0
         self._pending_cr = False     # the last read ended with CR: a following LF is not a line
@@ -4439,8 +4462,10 @@ class _SSEParser:
 
     def _long_data_lines(self, chunk: bytes, end: int, events: List[_SSEEvent]) -> bool:
         """``_data_lines`` for lines of over 1 KiB (audio, large results): counting would
-        read them twice, so they are walked, each line checked and decoded on its own."""
+        read them twice, so they are walked, each line checked and decoded on its own
+        (or, with ``raw_long_lines``, handed over as it is)."""
         last_id = self._last_id
+        raw = self.raw_long_lines
         found = []
         view = memoryview(chunk)
         position = 0
@@ -4451,8 +4476,9 @@ class _SSEParser:
                 line_end = end
             elif chunk[line_end + 1:line_end + 2] != b"\n":
                 return False  # a multi-line event
-            found.append(_SSEEvent("message", str(view[position + 6:line_end], "utf-8",
-                                                  "replace"), last_id))
+            data = view[position + 6:line_end]
+            found.append(_SSEEvent("message", data if raw else str(data, "utf-8", "replace"),
+                                   last_id))
             if line_end == end:
                 events.extend(found)
                 return True
@@ -6101,7 +6127,7 @@ class _Dispatcher:
                encode: Optional[Callable[[Dict[str, Any]], Any]] = None,
                first_event_timeout: Optional[float] = None,
                max_event_size: Optional[int] = None,
-               reader: Optional[Callable[[str, str], _E]] = None
+               reader: Optional[Callable[[_EventData, str], _E]] = None
                ) -> Generator[_E, None, None]:
         """Check and encode the request now; return the generator of its chunks.
 
@@ -6110,8 +6136,9 @@ class _Dispatcher:
         ``first_event_timeout`` bounds the wait for the response head and the first
         event (the daemon sends neither before the plugin's first chunk); None: the
         stream timeout. ``max_event_size`` replaces ``config.max_event_size``.
-        ``reader(text, route)`` makes each event's chunk instead of
-        ``_event_reader(chunk_type)`` (TTS audio takes a quicker way).
+        ``reader(data, route)`` makes each event's chunk instead of
+        ``_event_reader(chunk_type)``; it is also handed the undecoded bytes of long
+        events (``_SSEParser``'s ``raw_long_lines``: TTS audio takes a quicker way).
         """
         _check_text(user_id, "user_id")
         target = self._retarget(target)
@@ -6123,7 +6150,7 @@ class _Dispatcher:
         chunks = self._chunks(target.path(route), target.headers(), body, chunk_type,
                               merge_blob_chunks, first_event_timeout,
                               max_event_size or self._config.max_event_size,
-                              reader or _default_reader(chunk_type))
+                              reader or _default_reader(chunk_type), reader is not None)
         secrets = _request_secrets(data, top_level)
         return _masking_credentials(chunks, secrets) if secrets else chunks
 
@@ -6151,9 +6178,11 @@ class _Dispatcher:
 
     def _chunks(self, path: str, headers: Dict[str, str], body: Any, chunk_type: Type[_E],
                 merge_blob_chunks: bool, first_event_timeout: Optional[float],
-                max_event_size: int, read: Callable[[str, str], _E]
+                max_event_size: int, read: Callable[[Any, str], _E], raw_long_lines: bool
                 ) -> Generator[_E, None, None]:
-        """Send the request and yield its chunks (a generator: runs on iteration)."""
+        """Send the request and yield its chunks (a generator: runs on iteration).
+        ``read(data, route)`` makes each event's chunk (with ``raw_long_lines`` it takes
+        memoryviews too)."""
         route = "POST " + path
         config = self._config
         waiting = first_event_timeout is not None  # the first event has its own bound
@@ -6173,7 +6202,7 @@ class _Dispatcher:
                 if data is not None:
                     yield _chunk(chunk_type, data, route)
                 return
-            parser = _SSEParser(max_event_size)
+            parser = _SSEParser(max_event_size, raw_long_lines)
             merger = (_BlobMerger(config.max_blob_chunk_size, config.max_blob_size)
                       if merge_blob_chunks else None)
             try:
@@ -7064,7 +7093,7 @@ class _Models(_ClientCore):
         data["tenant_id"] = target.tenant_id  # the daemon wants it in data too
         chunks = self._model_stream(target, user_id, "tts/invoke", data, _TTSChunk,
                                     reader=_tts_chunk_reader())
-        return _decoded_audio(chunks, "POST " + target.path("tts/invoke"))
+        return _audio_of(chunks)
 
     def get_tts_model_voices(self, tenant_id: str, user_id: str, plugin_id: str,
                              provider: str, model: str, credentials: Optional[Dict[str, Any]],
@@ -7142,7 +7171,7 @@ class _Models(_ClientCore):
     def _model_stream(self, target: _DispatchTarget, user_id: str, route: str,
                       data: Dict[str, Any], chunk_type: Type[_E],
                       first_token_timeout: Optional[float] = None,
-                      reader: Optional[Callable[[str, str], _E]] = None
+                      reader: Optional[Callable[[_EventData, str], _E]] = None
                       ) -> Generator[_E, None, None]:
         """The chunks of a model route (plugin errors come with credentials masked, as
         on every dispatch route)."""
@@ -7612,54 +7641,61 @@ def _merge_tool_calls(merged: List[AssistantToolCall], calls: List[AssistantTool
 _TTS_EVENT_HEAD = _Regex(r'\{"code":0,"message":"[^"\\]*","data":\{"result":"')
 
 
-def _tts_chunk_reader() -> Callable[[str, str], _TTSChunk]:
+def _tts_chunk_reader() -> Callable[[_EventData, str], _TTSChunk]:
     """An event reader for tts/invoke that does not JSON-scan the audio.
 
     The hex is most of every event, and the JSON scanner reads strings a character at
     a time. In the daemon's form (``_TTS_EVENT_HEAD``, the hex up to its closing quote
-    with no escape in it, then the rest) the hex is cut out and the rest, now small, is
-    read as any event is. Events that differ only in their hex (every event of a
-    stream, as the daemon writes them) are then made without reading the rest again.
-    Any other form takes the usual way.
+    with no escape in it, then the rest) the hex is cut out, the rest, now small, read
+    as any event is, and the hex decoded. The events after it that differ only in their
+    hex (all of them, as the daemon writes a stream) are made from the known head and
+    tail and the hex between them, decoded where it lies: in the read's own bytes when
+    the parser hands those over (``_SSEParser``'s ``raw_long_lines``). a2b_hex takes
+    hex digits only, so no quote or escape can hide in what it decoded. Any other form,
+    or any error, takes the usual way (so errors name the whole event).
     """
     read = _event_reader(_TTSChunk)
     match_head = _TTS_EVENT_HEAD.match
-    known: List[Any] = ["", "", None]  # a head and tail read before, and their mime_type
+    a2b_hex = binascii.a2b_hex
+    known: List[Any] = []  # [head, tail, head bytes, tail bytes, mime_type] once read
 
-    def read_tts(text: str, route: str) -> _TTSChunk:
-        head, tail, mime_type = known
-        start, end = len(head), len(text) - len(tail)
-        if head and text.startswith(head) and text.endswith(tail) and start <= end \
-                and text.find('"', start, end) < 0 and text.find("\\", start, end) < 0:
-            return _TTSChunk(result=text[start:end], mime_type=mime_type)
+    def read_tts(data: _EventData, route: str) -> _TTSChunk:
+        if known:
+            head, tail, raw_head, raw_tail, mime_type = known
+            if type(data) is memoryview:
+                start, end = len(raw_head), len(data) - len(raw_tail)
+                plain = start <= end and bytes(data[:start]) == raw_head \
+                    and data[end:] == raw_tail
+            else:
+                start, end = len(head), len(data) - len(tail)
+                plain = start <= end and data.startswith(head) and data.endswith(tail)
+            if plain:
+                try:
+                    return _TTSChunk(result=a2b_hex(data[start:end]), mime_type=mime_type)
+                except (binascii.Error, ValueError):
+                    pass
+        text = data if isinstance(data, str) else str(data, "utf-8", "replace")
         cut = _plain_string_at(text, match_head, '"result"')
-        if cut is not None:
-            start, end = cut
-            head, tail = text[:start], text[end:]
-            try:
-                chunk = read(head + tail, route)
-            except DifyPluginError:  # raised again below, naming the whole event
-                return read(text, route)
-            if not chunk.extra and (chunk.mime_type is None or type(chunk.mime_type) is str):
-                known[:] = [head, tail, chunk.mime_type]
-            chunk.result = text[start:end]
-            return chunk
-        return read(text, route)
+        if cut is None:
+            return read(text, route)
+        start, end = cut
+        head, tail = text[:start], text[end:]
+        try:
+            chunk = read(head + tail, route)
+            chunk.result = a2b_hex(text[start:end])
+        except (DifyPluginError, binascii.Error, ValueError):
+            return read(text, route)  # the usual way: its error names the whole event
+        if not chunk.extra and (chunk.mime_type is None or type(chunk.mime_type) is str):
+            known[:] = [head, tail, head.encode("utf-8"), tail.encode("utf-8"),
+                        chunk.mime_type]
+        return chunk
     return read_tts
 
 
-def _decoded_audio(chunks: Generator[_TTSChunk, None, None], route: str
-                   ) -> Generator[bytes, None, None]:
-    try:
-        for chunk in chunks:
-            try:
-                yield binascii.a2b_hex(chunk.result)
-            except (binascii.Error, ValueError):
-                raise ResponseValidationError("a TTS chunk's audio is not hex: %s"
-                                              % _short_repr(chunk.result, 40),
-                                              path="data.result", route=route) from None
-    finally:
-        chunks.close()
+def _audio_of(chunks: Generator[_TTSChunk, None, None]) -> Generator[bytes, None, None]:
+    """The audio of each TTS chunk (decoded from hex as the chunk was read)."""
+    for chunk in chunks:
+        yield chunk.result
 
 
 class _PollingLimits:

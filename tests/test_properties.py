@@ -131,11 +131,15 @@ def _split(data, cuts):
     return pieces
 
 
-def _client_sse(chunks):
-    parser = dpc._SSEParser()
+def _client_sse(chunks, raw_long_lines=False):
+    """The events as (event, data, id); data handed over raw is decoded as the
+    parser would have decoded it (UTF-8, with replacement)."""
+    parser = dpc._SSEParser(raw_long_lines=raw_long_lines)
     events = []
     for chunk in chunks:
-        events.extend((e.event, e.data, e.id) for e in parser.feed(chunk))
+        for e in parser.feed(chunk):
+            data = e.data if isinstance(e.data, str) else str(e.data, "utf-8", "replace")
+            events.append((e.event, data, e.id))
     return events, parser.close()
 
 
@@ -183,6 +187,9 @@ def _oracle_sse(data):
 def test_sse_any_split_gives_the_same_events(stream, cuts):
     whole = _client_sse([stream])
     assert _client_sse(_split(stream, cuts)) == whole
+    # handing long lines over undecoded changes nothing else
+    assert _client_sse([stream], raw_long_lines=True) == whole
+    assert _client_sse(_split(stream, cuts), raw_long_lines=True) == whole
     if len(stream) <= 64:
         assert _client_sse([stream[i:i + 1] for i in range(len(stream))]) == whole
 
@@ -617,12 +624,14 @@ def _outcome(read, text):
 
 _HEX = st.text(alphabet="0123456789abcdefABCDEF", max_size=64)
 _TTS_EVENT = st.builds(
-    lambda message, result, rest: '{"code":0,"message":%s,"data":{"result":%s%s}}' % (
-        json.dumps(message), result, rest),
+    lambda code, message, result, rest: '{"code":%s,"message":%s,"data":{"result":%s%s}}' % (
+        code, json.dumps(message), result, rest),
+    st.sampled_from(["0", "0", "0", "1"]),  # an error event of the same length as a success
     st.sampled_from(["success", "", 'a"b', "\\", "\u00e9"]),
     st.one_of(_HEX.map(json.dumps), st.text(max_size=20).map(json.dumps),
               _HEX.map(lambda h: '"%s\\u0030"' % h), st.just('"ab"'), st.just("1")),
-    st.sampled_from(["", ',"mime_type":"audio/mpeg"', ',"mime_type":""', ',"mime_type":3',
+    st.sampled_from(["", ',"mime_type":"audio/mpeg"', ',"mime_type":"audio/wave"',
+                     ',"mime_type":""', ',"mime_type":3',
                      ',"result":"cd"',
                      ',"result":""', '}', ',"x":{"result":"ef"}']))
 
@@ -634,6 +643,10 @@ _TTS_EVENT = st.builds(
                 '{"code":0,"message":"success","data":{"result":"a"b"}}'])
 @example(texts=['{"code":0,"message":"","data":{"result":"ab","mime_type":""}}',
                 '{"code":0,"message":"","data":{"result":"cd","mime_type":""}}'])
+@example(texts=['{"code":0,"message":"","data":{"result":"ab","mime_type":"audio/mpeg"}}',
+                '{"code":0,"message":"","data":{"result":"cd","mime_type":"audio/wave"}}'])
+@example(texts=['{"code":0,"message":"","data":{"result":"ab"}}',
+                '{"code":1,"message":"","data":{"result":"cd"}}'])
 def test_the_quick_tts_reader_reads_every_event_as_the_usual_one(texts):
     """The TTS reader cuts the hex out of the daemon's form of an event and remembers
     the rest; whatever the texts, one after another it gives what the usual event
@@ -642,6 +655,38 @@ def test_the_quick_tts_reader_reads_every_event_as_the_usual_one(texts):
     quick = dpc._tts_chunk_reader()
     for text in texts:
         assert _outcome(quick, text) == _outcome(usual, text)
+
+
+@_settings(300)
+@given(events=st.lists(st.tuples(st.one_of(_TTS_EVENT, _TTS_EVENT.map(lambda t: t[:len(t) // 2]),
+                                           st.text(max_size=100)),
+                                 st.sampled_from(["text", "bytes", "bytes with a bad byte"])),
+                       min_size=1, max_size=6))
+@example(events=[('{"code":0,"message":"","data":{"result":"ab"}}', "text"),
+                 ('{"code":0,"message":"","data":{"result":"cd"}}', "bytes")])
+@example(events=[('{"code":0,"message":"","data":{"result":"ab","mime_type":"audio/mpeg"}}',
+                  "bytes"),
+                 ('{"code":0,"message":"","data":{"result":"cd","mime_type":"audio/wave"}}',
+                  "bytes")])
+@example(events=[('{"code":0,"message":"","data":{"result":"ab"}}', "bytes"),
+                 ('{"code":1,"message":"","data":{"result":"cd"}}', "bytes")])
+@example(events=[('{"code":0,"message":"\u00e9","data":{"result":"ab"}}', "bytes"),
+                 ('{"code":0,"message":"\u00e9","data":{"result":"c"}}', "bytes")])
+def test_the_quick_tts_reader_reads_undecoded_events_as_the_usual_one(events):
+    """Handed an event's bytes as they came (a memoryview, as the parser hands long
+    lines over), the TTS reader gives what the usual reader gives for the event's
+    text decoded (UTF-8 with replacement), before and after it learned the form."""
+    usual = dpc._event_reader(dpc._TTSChunk)
+    quick = dpc._tts_chunk_reader()
+    for text, form in events:
+        if form == "text":
+            assert _outcome(quick, text) == _outcome(usual, text)
+            continue
+        raw = text.encode("utf-8")
+        if form == "bytes with a bad byte":
+            raw = raw[:len(raw) // 2] + b"\xff" + raw[len(raw) // 2:]
+        decoded = raw.decode("utf-8", "replace")
+        assert _outcome(quick, memoryview(raw)) == _outcome(usual, decoded)
 
 
 def test_the_quick_tts_reader_takes_the_daemons_form_without_the_json_scanner(monkeypatch):
@@ -654,9 +699,16 @@ def test_the_quick_tts_reader_takes_the_daemons_form_without_the_json_scanner(mo
     hex_audio = "00ff" * 1000
     event = ('{"code":0,"message":"success","data":{"result":"%s","mime_type":"audio/mpeg"}}'
              % hex_audio)
-    chunk = dpc._tts_chunk_reader()(event, "POST /tts")
-    assert (chunk.result, chunk.mime_type) == (hex_audio, "audio/mpeg")
+    read = dpc._tts_chunk_reader()
+    chunk = read(event, "POST /tts")
+    assert (chunk.result, chunk.mime_type) == (bytes.fromhex(hex_audio), "audio/mpeg")
     assert seen and all(hex_audio not in text for text in seen)
+    # the next event, as its bytes, is made from the form learned: not scanned at all
+    seen.clear()
+    other = event.replace("00ff", "ab12").encode()
+    chunk = read(memoryview(other), "POST /tts")
+    assert (chunk.result, chunk.mime_type) == (b"\xab\x12" * 1000, "audio/mpeg")
+    assert seen == []
 
 
 _BASE64 = st.one_of(st.binary(max_size=48).map(lambda b: base64.b64encode(b).decode()),

@@ -103,3 +103,24 @@ def test_an_empty_read_keeps_a_cr_that_ended_the_read_before():
     parser = dpc._SSEParser()
     events = parser.feed(b"data: a\r") + parser.feed(b"") + parser.feed(b"\ndata: b\n\n")
     assert [event.data for event in events] == ["a\nb"]
+
+
+def test_long_lines_can_be_handed_over_undecoded():
+    """With raw_long_lines, a read of long one-line events gives each event's data as a
+    memoryview of the read (its reader decodes only what it needs); an event that
+    began in an earlier read, and short events, still come as text."""
+    line = b'data: {"result":"' + b"0f" * 1000 + b'"}'
+    stream = (line + b"\n\n") * 3
+    parser = dpc._SSEParser(raw_long_lines=True)
+    events = parser.feed(stream)
+    assert [type(event.data) for event in events] == [memoryview] * 3
+    assert all(bytes(event.data) == line[6:] for event in events)
+    cut = len(line) + 2 + 100  # the second event is split between two reads
+    parser = dpc._SSEParser(raw_long_lines=True)
+    events = parser.feed(stream[:cut]) + parser.feed(stream[cut:])
+    assert [type(event.data) for event in events] == [memoryview, str, memoryview]
+    assert events[1].data == line[6:].decode()
+    parser = dpc._SSEParser(raw_long_lines=True)
+    assert [type(event.data) for event in parser.feed(b"data: short\n\n" * 2)] == [str, str]
+    parser = dpc._SSEParser()  # without it: text, as always
+    assert [type(event.data) for event in parser.feed(stream)] == [str] * 3
