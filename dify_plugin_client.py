@@ -1055,9 +1055,7 @@ class PluginConfig:
             raise InvalidArgumentError("CA bundle %r does not exist" % (verify,),
                                        argument="verify")
         set_(self, "verify", verify)
-        if not isinstance(trust_env, bool):
-            raise InvalidArgumentError("trust_env must be True or False", argument="trust_env")
-        set_(self, "trust_env", trust_env)
+        set_(self, "trust_env", _check_bool(trust_env, "trust_env"))
         set_(self, "retries", _check_positive_int(retries, "retries", minimum=0))
         set_(self, "pool_size", _check_positive_int(pool_size, "pool_size"))
         set_(self, "max_connections", _check_positive_int(max_connections, "max_connections"))
@@ -4154,14 +4152,43 @@ def _check_plugin_id(value: Any, argument: str = "plugin_id") -> str:
     return value
 
 
-def _check_page(page: Any, page_size: Any) -> None:
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise InvalidArgumentError("page must be an integer >= 1, got %r" % (page,),
-                                   argument="page")
+def _check_page(page: Any, page_size: Any, limit: int = MAX_PAGE_SIZE,
+                whose: str = "") -> None:
+    """A page number from 1 and a page size from 1 to ``limit`` (``whose`` limit it is,
+    said in the error when it is not the usual one)."""
+    _check_positive_int(page, "page")
     if (isinstance(page_size, bool) or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_PAGE_SIZE):
-        raise InvalidArgumentError("page_size must be an integer from 1 to %d, got %r"
-                                   % (MAX_PAGE_SIZE, page_size), argument="page_size")
+            or not 1 <= page_size <= limit):
+        raise InvalidArgumentError("page_size must be an integer from 1 to %d%s, got %r"
+                                   % (limit, whose, page_size), argument="page_size")
+
+
+def _full_page(items: List[_T], page_size: int) -> Tuple[List[_T], bool]:
+    """A page's items, and whether another may follow (a short page is the last)."""
+    return items, len(items) >= page_size
+
+
+def _check_bool(value: Any, argument: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError("%s must be True or False, got %r" % (argument, value),
+                                   argument=argument)
+    return value
+
+
+def _check_list(values: Any, argument: str) -> List[Any]:
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise InvalidArgumentError("%s must be a list, got %s" % (argument,
+                                                                  type(values).__name__),
+                                   argument=argument)
+    return list(values)
+
+
+def _check_texts(values: Any, argument: str) -> List[str]:
+    """A list of strings (empty strings and an empty list allowed)."""
+    texts = _check_list(values, argument)
+    for index, text in enumerate(texts):
+        _check_text(text, "%s[%d]" % (argument, index), allow_empty=True)
+    return texts
 
 
 def _check_text(value: Any, argument: str, allow_empty: bool = False) -> str:
@@ -5910,6 +5937,23 @@ def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[st
         raise
 
 
+def _at_least_one(chunks: Generator[_E, None, None], route: str, full_route: str
+                  ) -> Generator[_E, None, None]:
+    """``chunks``; a stream that ends without any is an error (the plugin answered
+    nothing where a result was due). Closing it closes the stream."""
+    empty = True
+    try:
+        for chunk in chunks:
+            empty = False
+            yield chunk
+    finally:
+        chunks.close()
+    if empty:
+        raise InvalidResponseError(
+            "the daemon's stream ended without a result (zero events); the plugin answered "
+            "nothing for %s" % route, route=full_route)
+
+
 def _request_secrets(data: Dict[str, Any], top_level: Optional[Dict[str, Any]]) -> List[str]:
     """The credential values a dispatch request carries: ``credentials`` and OAuth's
     ``system_credentials`` in its data, and an agent context's ``credentials``."""
@@ -6127,7 +6171,8 @@ class _Dispatcher:
                encode: Optional[Callable[[Dict[str, Any]], Any]] = None,
                first_event_timeout: Optional[float] = None,
                max_event_size: Optional[int] = None,
-               reader: Optional[Callable[[_EventData, str], _E]] = None
+               reader: Optional[Callable[[_EventData, str], _E]] = None,
+               at_least_one: bool = False
                ) -> Generator[_E, None, None]:
         """Check and encode the request now; return the generator of its chunks.
 
@@ -6139,6 +6184,7 @@ class _Dispatcher:
         ``reader(data, route)`` makes each event's chunk instead of
         ``_event_reader(chunk_type)``; it is also handed the undecoded bytes of long
         events (``_SSEParser``'s ``raw_long_lines``: TTS audio takes a quicker way).
+        With ``at_least_one``, a stream that ends without a chunk is an error.
         """
         _check_text(user_id, "user_id")
         target = self._retarget(target)
@@ -6151,6 +6197,8 @@ class _Dispatcher:
                               merge_blob_chunks, first_event_timeout,
                               max_event_size or self._config.max_event_size,
                               reader or _default_reader(chunk_type), reader is not None)
+        if at_least_one:
+            chunks = _at_least_one(chunks, route, "POST " + target.path(route))
         secrets = _request_secrets(data, top_level)
         return _masking_credentials(chunks, secrets) if secrets else chunks
 
@@ -6162,23 +6210,19 @@ class _Dispatcher:
         (max_response_size), not only as an event of a long stream (max_event_size).
         """
         config = self._config
-        target = self._retarget(target)  # the route named below is the one used
         options.setdefault("max_event_size",
                            max(config.max_event_size, config.max_response_size))
         stream = self.stream(target, route, data, user_id=user_id, chunk_type=chunk_type,
-                             **options)
+                             at_least_one=True, **options)
         try:
-            for chunk in stream:
-                return chunk
+            return next(stream)
         finally:
             stream.close()
-        raise InvalidResponseError(
-            "the daemon's stream ended without a result (zero events); the plugin answered "
-            "nothing for %s" % route, route="POST " + target.path(route))
 
     def _chunks(self, path: str, headers: Dict[str, str], body: Any, chunk_type: Type[_E],
                 merge_blob_chunks: bool, first_event_timeout: Optional[float],
-                max_event_size: int, read: Callable[[Any, str], _E], raw_long_lines: bool
+                max_event_size: int, read: Callable[[Any, str], _E],
+                raw_long_lines: bool = False
                 ) -> Generator[_E, None, None]:
         """Send the request and yield its chunks (a generator: runs on iteration).
         ``read(data, route)`` makes each event's chunk (with ``raw_long_lines`` it takes
@@ -6266,20 +6310,21 @@ class _ClientCore:
         return _decode_envelope(response, "%s %s" % (method, path))
 
     @staticmethod
-    def _iter_pages(fetch_page: Callable[[int], Sequence[_T]], page_size: int,
+    def _iter_pages(fetch_page: Callable[[int], Tuple[Sequence[_T], bool]],
                     key: Callable[[Any], Any] = lambda item: item.id) -> Iterator[_T]:
-        """Every item of a paged listing, each once (by ``key``), page by page."""
+        """Every item of a paged listing, each once (by ``key``), page by page.
+        ``fetch_page(n)`` gives page n's items and whether another page may follow."""
         seen: Set[Any] = set()
         page = 1
         while True:
-            items = fetch_page(page)
+            items, more = fetch_page(page)
             fresh = [item for item in items if key(item) not in seen]
             for item in fresh:
                 seen.add(key(item))
                 yield item
-            # A short page is the last; a page of nothing new means the daemon ignores
-            # paging (or rows shifted): stop rather than loop.
-            if len(items) < page_size or not fresh:
+            # A page of nothing new means the daemon ignores paging (or rows shifted):
+            # stop rather than loop.
+            if not more or not fresh:
                 return
             page += 1
 
@@ -6288,12 +6333,27 @@ class _ClientCore:
         ...), all pages, each once."""
         path = self._management(tenant_id, suffix)
 
-        def page_of(page: int) -> List[_E]:
+        def page_of(page: int) -> Tuple[List[_E], bool]:
             data = self._call("GET", path, query={"page": page, "page_size": MAX_PAGE_SIZE})
-            return _parse_list(cls, data, "GET " + path)
+            return _full_page(_parse_list(cls, data, "GET " + path), MAX_PAGE_SIZE)
 
-        return list(self._iter_pages(page_of, MAX_PAGE_SIZE,
+        return list(self._iter_pages(page_of,
                                      key=lambda item: (item.plugin_id, item.provider)))
+
+    def _one_provider(self, tenant_id: str, suffix: str, plugin_id: str, provider_name: str,
+                      cls: Type[_E], what: str) -> _E:
+        """One installed provider of a kind (management/tool, agent_strategy, ...) by
+        its plugin and short name; the error for a missing one names it."""
+        path = self._management(tenant_id, suffix)
+        try:
+            data = self._call("GET", path, query={"plugin_id": plugin_id,
+                                                  "provider": provider_name})
+        except (PluginNotFoundError, PluginDaemonNotFoundError) as exc:
+            exc.message = "no %s provider %s/%s for this tenant (the daemon: %s)" % (
+                what, plugin_id, provider_name, exc.message)
+            exc.args = (exc.message,)
+            raise
+        return _parse(cls, data, "GET " + path)
 
 
 # =============================================================================
@@ -6328,9 +6388,7 @@ class _InstallAndLifecycle(_ClientCore):
     def _upload(self, tenant_id: str, source: Any, verify_signature: bool, argument: str,
                 field: str, suffix: str, limit: int) -> Tuple[Any, str]:
         path = self._management(tenant_id, suffix)
-        if not isinstance(verify_signature, bool):
-            raise InvalidArgumentError("verify_signature must be True or False",
-                                       argument="verify_signature")
+        _check_bool(verify_signature, "verify_signature")
         upload = _UploadSource.open(source, argument, limit)
         filename = os.path.basename(upload.path) if upload.path else field
         body = _MultipartBody([("verify_signature", "true" if verify_signature else "false")],
@@ -6384,9 +6442,8 @@ class _InstallAndLifecycle(_ClientCore):
     def iter_installation_tasks(self, tenant_id: str, page_size: int = MAX_PAGE_SIZE
                                 ) -> Iterator[PluginInstallTask]:
         """Every install task of the tenant, newest first, fetched page by page."""
-        return self._iter_pages(
-            lambda page: self.fetch_plugin_installation_tasks(tenant_id, page, page_size),
-            page_size)
+        return self._iter_pages(lambda page: _full_page(
+            self.fetch_plugin_installation_tasks(tenant_id, page, page_size), page_size))
 
     def delete_plugin_installation_task(self, tenant_id: str, task_id: str) -> bool:
         """Delete one install task (True even if it did not exist)."""
@@ -6610,9 +6667,8 @@ class _DiscoveryAndMetadata(_ClientCore):
     def iter_plugins(self, tenant_id: str, page_size: int = MAX_PAGE_SIZE
                      ) -> Iterator[PluginEntity]:
         """Installed plugins, newest first, fetched page by page as you iterate."""
-        return self._iter_pages(
-            lambda page: self.list_plugins_with_total(tenant_id, page, page_size).list,
-            page_size)
+        return self._iter_pages(lambda page: _full_page(
+            self.list_plugins_with_total(tenant_id, page, page_size).list, page_size))
 
     def fetch_plugin_manifest(self, tenant_id: str, plugin_unique_identifier: str
                               ) -> PluginDeclaration:
@@ -6715,16 +6771,8 @@ class _Tools(_ClientCore):
 
     def _fetch_tool_provider(self, tenant_id: str, plugin_id: str, provider_name: str
                              ) -> PluginToolProviderEntity:
-        path = self._management(tenant_id, "tool")
-        try:
-            data = self._call("GET", path, query={"plugin_id": plugin_id,
-                                                  "provider": provider_name})
-        except (PluginNotFoundError, PluginDaemonNotFoundError) as exc:
-            exc.message = "no tool provider %s/%s for this tenant (the daemon: %s)" % (
-                plugin_id, provider_name, exc.message)
-            exc.args = (exc.message,)
-            raise
-        entity = _parse(PluginToolProviderEntity, data, "GET " + path)
+        entity = self._one_provider(tenant_id, "tool", plugin_id, provider_name,
+                                    PluginToolProviderEntity, "tool")
         return self._prepare_provider(tenant_id, entity)
 
     def _prepare_provider(self, tenant_id: str, entity: PluginToolProviderEntity
@@ -6752,10 +6800,8 @@ class _Tools(_ClientCore):
         """For each ``{"plugin_id": ..., "provider_name": ...}`` (or provider id string),
         whether the tenant has that tool provider installed; same order as given."""
         path = self._management(tenant_id, "tools/check_existence")
-        if isinstance(provider_ids, (str, dict)) or not hasattr(provider_ids, "__iter__"):
-            raise InvalidArgumentError("provider_ids must be a list", argument="provider_ids")
         items = [_provider_pair(item, "provider_ids[%d]" % index)
-                 for index, item in enumerate(provider_ids)]
+                 for index, item in enumerate(_check_list(provider_ids, "provider_ids"))]
         data = self._call("POST", path, payload={"provider_ids": items})
         route = "POST " + path
         if not isinstance(data, list) or len(data) != len(items) or not all(
@@ -6790,10 +6836,8 @@ class _Tools(_ClientCore):
         credentials = _check_meta(credentials, "credentials")
         parameters = _check_meta(tool_parameters, "tool_parameters")
         context = {"conversation_id": conversation_id, "app_id": app_id,
-                   "message_id": message_id}
-        for name, value in context.items():
-            if value is not None:
-                _check_text(value, name)
+                   "message_id": message_id}  # sent as they are, None as null (as Dify does)
+        _context_fields(**context)
         _check_credential_type(credential_type)
         if cast_parameters:
             tool = self._tool_declaration(tenant_id, plugin_id, provider_name, tool_name)
@@ -7232,29 +7276,6 @@ def _model_type_text(model_type: Any) -> str:
     if isinstance(model_type, ModelType):
         return model_type.value
     return _check_text(model_type, "model_type")
-
-
-def _check_bool(value: Any, argument: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError("%s must be True or False, got %r" % (argument, value),
-                                   argument=argument)
-    return value
-
-
-def _check_list(values: Any, argument: str) -> List[Any]:
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
-        raise InvalidArgumentError("%s must be a list, got %s" % (argument,
-                                                                  type(values).__name__),
-                                   argument=argument)
-    return list(values)
-
-
-def _check_texts(values: Any, argument: str) -> List[str]:
-    """A list of strings (empty strings and an empty list allowed)."""
-    texts = _check_list(values, argument)
-    for index, text in enumerate(texts):
-        _check_text(text, "%s[%d]" % (argument, index), allow_empty=True)
-    return texts
 
 
 def _llm_request(provider: Any, model: Any, credentials: Any, prompt_messages: Any,
@@ -8048,18 +8069,12 @@ class _ManagementAdditions(_ClientCore):
                                  page_size: int = MAX_PAGE_SIZE) -> Iterator[PluginEntity]:
         """Every plugin :meth:`list_plugins_by_category` lists, page after page while
         the daemon says ``has_more``."""
-        seen: Set[str] = set()
-        page = 1
-        while True:
+        def page_of(page: int) -> Tuple[List[PluginEntity], bool]:
             answer = self.list_plugins_by_category(tenant_id, category, page, page_size,
                                                    query=query, tags=tags, language=language)
-            fresh = [item for item in answer.list if item.id not in seen]
-            for item in fresh:
-                seen.add(item.id)
-                yield item
-            if not answer.has_more or not fresh:  # nothing new: stop rather than loop
-                return
-            page += 1
+            return answer.list, answer.has_more
+
+        return self._iter_pages(page_of)
 
     def list_model_plugin_bindings(self, tenant_id: str) -> List[ModelPluginBinding]:
         """One row per model provider the tenant has installed: which plugin (id,
@@ -8235,17 +8250,9 @@ class _InstalledProviders(_ClientCore):
     def _fetch_provider(self, tenant_id: str, suffix: str, provider: str, cls: Type[_P],
                         what: str) -> _P:
         """One provider named ``plugin_id/provider`` (or a bare langgenius name)."""
-        path = self._management(tenant_id, suffix)
+        _check_tenant(tenant_id)
         plugin_id, provider_name = _parse_provider_id(provider, "provider")
-        try:
-            data = self._call("GET", path, query={"plugin_id": plugin_id,
-                                                  "provider": provider_name})
-        except (PluginNotFoundError, PluginDaemonNotFoundError) as exc:
-            exc.message = "no %s provider %s/%s for this tenant (the daemon: %s)" % (
-                what, plugin_id, provider_name, exc.message)
-            exc.args = (exc.message,)
-            raise
-        entity = _parse(cls, data, "GET " + path)
+        entity = self._one_provider(tenant_id, suffix, plugin_id, provider_name, cls, what)
         entity._name_members()
         return entity
 
@@ -8275,15 +8282,6 @@ def _credentials_fields(credentials: Optional[Mapping[str, Any]],
     return fields
 
 
-def _every_chunk(stream: Iterator[_E], route: str) -> List[_E]:
-    """Every chunk of a stream that must have at least one."""
-    chunks = list(stream)
-    if not chunks:
-        raise InvalidResponseError("the daemon's stream ended without a result (zero events); "
-                                   "the plugin answered nothing for %s" % route)
-    return chunks
-
-
 def _mapped(stream: Generator[_E, None, None], pick: Callable[[_E], _T]
             ) -> Generator[_T, None, None]:
     """The stream's chunks passed through ``pick``; closing it closes the stream."""
@@ -8303,14 +8301,7 @@ MAX_ENDPOINT_PAGE_SIZE = 100
 
 
 def _check_endpoint_page(page: Any, page_size: Any) -> None:
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise InvalidArgumentError("page must be an integer >= 1, got %r" % (page,),
-                                   argument="page")
-    if (isinstance(page_size, bool) or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_ENDPOINT_PAGE_SIZE):
-        raise InvalidArgumentError("page_size must be an integer from 1 to %d (the daemon's "
-                                   "limit for endpoints), got %r"
-                                   % (MAX_ENDPOINT_PAGE_SIZE, page_size), argument="page_size")
+    _check_page(page, page_size, MAX_ENDPOINT_PAGE_SIZE, " (the daemon's limit for endpoints)")
 
 
 class _Endpoints(_ClientCore):
@@ -8341,9 +8332,8 @@ class _Endpoints(_ClientCore):
         _check_endpoint_page(1, page_size)
         if plugin_id is not None:
             _check_plugin_id(plugin_id)
-        return self._iter_pages(
-            lambda page: self.fetch_endpoints_page(tenant_id, page, page_size, plugin_id),
-            page_size)
+        return self._iter_pages(lambda page: _full_page(
+            self.fetch_endpoints_page(tenant_id, page, page_size, plugin_id), page_size))
 
     def list_endpoints(self, tenant_id: str) -> List[Endpoint]:
         """Every endpoint of the tenant (all pages), newest first."""
@@ -8551,11 +8541,8 @@ class _AgentStrategies(_InstalledProviders):
         _check_text(user_id, "user_id")
         _check_text(agent_strategy, "agent_strategy")
         params = _check_meta(agent_params, "agent_params")
-        top_level: Dict[str, Any] = {}
-        for field, value in (("conversation_id", conversation_id), ("app_id", app_id),
-                             ("message_id", message_id)):
-            if value is not None:
-                top_level[field] = _check_text(value, field)
+        top_level: Dict[str, Any] = _context_fields(
+            conversation_id=conversation_id, app_id=app_id, message_id=message_id)
         if context is not None:
             top_level["context"] = _check_meta(context, "context")
         data = {"agent_strategy_provider": provider_name, "agent_strategy": agent_strategy,
@@ -8602,8 +8589,8 @@ class _Datasources(_InstalledProviders):
     def _datasource_call(self, tenant_id: str, user_id: str, datasource_provider: str,
                          datasource_name: str, credentials: Optional[Dict[str, Any]],
                          credential_type: Optional[str], route: str, fields: Dict[str, Any],
-                         chunk_type: Type[_E], merge_blob_chunks: bool = False
-                         ) -> Generator[_E, None, None]:
+                         chunk_type: Type[_E], merge_blob_chunks: bool = False,
+                         at_least_one: bool = False) -> Generator[_E, None, None]:
         target, provider_name = _target_of(tenant_id, datasource_provider,
                                            "datasource_provider")
         _check_text(datasource_name, "datasource_name")
@@ -8614,7 +8601,8 @@ class _Datasources(_InstalledProviders):
                                        chunk_type=chunk_type,
                                        merge_blob_chunks=merge_blob_chunks,
                                        what="credentials and parameters",
-                                       argument="datasource_parameters")
+                                       argument="datasource_parameters",
+                                       at_least_one=at_least_one)
 
     def get_website_crawl(self, tenant_id: str, user_id: str, datasource_provider: str,
                           datasource_name: str, credentials: Optional[Dict[str, Any]],
@@ -8638,13 +8626,12 @@ class _Datasources(_InstalledProviders):
                                   credential_type: Optional[str] = None
                                   ) -> List[OnlineDocumentInfo]:
         """The workspaces of an online document source and their pages."""
-        stream = self._datasource_call(
+        chunks = self._datasource_call(
             tenant_id, user_id, datasource_provider, datasource_name, credentials,
             credential_type, "get_online_document_pages",
             {"datasource_parameters": _check_meta(datasource_parameters,
                                                   "datasource_parameters")},
-            _OnlineDocumentPagesChunk)
-        chunks = _every_chunk(stream, "datasource/get_online_document_pages")
+            _OnlineDocumentPagesChunk, at_least_one=True)
         return [info for chunk in chunks for info in chunk.result]
 
     def get_online_document_page_content(self, tenant_id: str, user_id: str,
@@ -8675,21 +8662,17 @@ class _Datasources(_InstalledProviders):
                                   ) -> List[OnlineDriveFileBucket]:
         """Files and folders under ``prefix`` (a folder id), ``max_keys`` at most; a
         bucket that ``is_truncated`` has ``next_page_parameters`` to pass back."""
-        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
-            raise InvalidArgumentError("max_keys must be an integer >= 1, got %r"
-                                       % (max_keys,), argument="max_keys")
         request: Dict[str, Any] = {"prefix": _check_text(prefix, "prefix", allow_empty=True),
-                                   "max_keys": max_keys}
+                                   "max_keys": _check_positive_int(max_keys, "max_keys")}
         if bucket is not None:
             request["bucket"] = _check_text(bucket, "bucket")
         if next_page_parameters is not None:
             request["next_page_parameters"] = _check_meta(next_page_parameters,
                                                           "next_page_parameters")
-        stream = self._datasource_call(
+        chunks = self._datasource_call(
             tenant_id, user_id, datasource_provider, datasource_name, credentials,
             credential_type, "online_drive_browse_files", {"request": request},
-            _OnlineDriveFilesChunk)
-        chunks = _every_chunk(stream, "datasource/online_drive_browse_files")
+            _OnlineDriveFilesChunk, at_least_one=True)
         return [bucket_ for chunk in chunks for bucket_ in chunk.result]
 
     def online_drive_download_file(self, tenant_id: str, user_id: str,

@@ -158,6 +158,13 @@ def test_online_document_pages_and_content(client, daemon, tenant, sources):
     with pytest.raises(dpc.InvalidResponseError) as info:
         client.get_online_document_pages(tenant, "u", DOCS, "docs", GOOD)
     assert "answered nothing" in str(info.value)
+    assert info.value.route == ("POST /plugin/%s/dispatch/datasource/get_online_document_pages"
+                                % tenant)
+    _handler(daemon, DRIVE, "online_drive_browse_files", lambda call: iter(()))
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        client.online_drive_browse_files(tenant, "u", DRIVE, "drive", GOOD)
+    assert "answered nothing for datasource/online_drive_browse_files" in str(info.value)
+    assert info.value.route.endswith("/dispatch/datasource/online_drive_browse_files")
 
 
 def test_online_drive_browse_and_download(client, daemon, tenant, sources):
