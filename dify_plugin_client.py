@@ -6301,10 +6301,12 @@ class _ClientCore:
 
     def _call(self, method: str, path: str, *, query: Optional[Mapping[str, Any]] = None,
               payload: Any = None, body: Any = None,
-              headers: Optional[Mapping[str, str]] = None) -> Any:
-        """One request expecting the daemon's JSON envelope; returns its ``data``."""
+              headers: Optional[Mapping[str, str]] = None,
+              what: str = "the request body", argument: str = "payload") -> Any:
+        """One request expecting the daemon's JSON envelope; returns its ``data``.
+        ``payload`` is sent as JSON (``what`` and ``argument`` name it if it cannot be)."""
         if payload is not None:
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            body = _json_body(payload, what, argument)
             headers = dict(headers or (), **{"Content-Type": "application/json"})
         response = self._transport.request(method, path, query=query, headers=headers, body=body)
         return _decode_envelope(response, "%s %s" % (method, path))
@@ -6422,7 +6424,8 @@ class _InstallAndLifecycle(_ClientCore):
                 argument="metas")
         checked = [_check_meta(meta, "metas[%d]" % index) for index, meta in enumerate(metas)]
         data = self._call("POST", path, payload={"plugin_unique_identifiers": identifiers,
-                                                 "source": source_text, "metas": checked})
+                                                 "source": source_text, "metas": checked},
+                          what="metas", argument="metas")
         return _parse(PluginInstallTaskStartResponse, data, "POST " + path)
 
     def fetch_plugin_installation_task(self, tenant_id: str, task_id: str) -> PluginInstallTask:

@@ -518,3 +518,12 @@ def test_readme_info_tells_the_language_the_daemon_answered_with(client, daemon,
     assert client.fetch_plugin_readme(tenant, identifier, "ja_JP") == "# Echo"
     with pytest.raises(dpc.PluginDaemonInternalServerError):  # not "": no such package
         client.fetch_plugin_readme(tenant, MISSING_ID)
+
+
+def test_install_metas_that_are_not_json_are_refused_before_sending(client, daemon, tenant):
+    identifier = client.upload_pkg(tenant, sample_plugin()).unique_identifier
+    before = len(daemon.requests)
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        client.install_from_identifiers(tenant, [identifier], "package", [{"x": {1, 2}}])
+    assert info.value.argument == "metas" and "JSON-serialisable" in str(info.value)
+    assert len(daemon.requests) == before  # nothing sent
