@@ -9476,6 +9476,10 @@ class _Argument:
         self.flags = flags
         self.options = options
 
+    def but(self, **changes: Any) -> "_Argument":
+        """The same argument with some options changed (e.g. ``required=True``)."""
+        return _Argument(*self.flags, **dict(self.options, **changes))
+
 
 class _Command:
     """A CLI command or one action of it."""
@@ -9581,6 +9585,16 @@ _SOURCE = _Argument("--source", default="package",
                     help="installation source recorded by the daemon (default: package)")
 _TASK_JSON = ("the task: {id, status, total_plugins, completed_plugins, "
               "plugins: [{plugin_unique_identifier, plugin_id, status, message, ...}], ...}")
+_USER_DEFAULT = "dify-plugin-client"
+_USER = _Argument("--user", default=_USER_DEFAULT,
+                  help="user id passed to the daemon and the plugin (default %s)"
+                       % _USER_DEFAULT)
+_CREDENTIALS = _Argument("--credentials",
+                         help="provider credentials: JSON, @file, or - for stdin")
+_CREDENTIAL_TYPE = _Argument("--credential-type", choices=_CREDENTIAL_TYPES)
+_OUTPUT_DIR = _Argument("--output-dir", help="save blobs into this directory")
+#: What a secret value shows as (config, endpoint settings, credentials).
+_MASK = "****"
 
 
 # =============================================================================
@@ -9664,7 +9678,7 @@ def _cmd_config(ctx: _Context) -> int:
     for setting in _SETTINGS:
         if setting.name == "key":
             has_key = settings.values["key"] is not None or settings.values["key_file"] is not None
-            shown["key"] = ("****" if has_key else None, settings.key_source)
+            shown["key"] = (_MASK if has_key else None, settings.key_source)
         else:
             shown[setting.name] = (settings.values[setting.name], settings.sources[setting.name])
     if ctx.out.json_mode:
@@ -9985,14 +9999,12 @@ def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[
 
 
 @_command("invoke", "invoke a tool and print its messages as they arrive",
-          _Argument("--user", required=True, help="user id passed to the plugin"),
+          _USER.but(required=True, default=None, help="user id passed to the plugin"),
           _Argument("--provider", required=True,
                     help="organization/plugin_name/provider_name (see `tools`)"),
           _Argument("--tool", required=True, help="tool name"),
           _Argument("--params", help="tool parameters: JSON, @file, or - for stdin"),
-          _Argument("--credentials", help="provider credentials: JSON, @file, or - for stdin"),
-          _Argument("--credential-type", choices=_CREDENTIAL_TYPES),
-          _Argument("--output-dir", help="save blobs into this directory"),
+          _CREDENTIALS, _CREDENTIAL_TYPE, _OUTPUT_DIR,
           _Argument("--no-cast", action="store_true",
                     help="send parameters as given, without casting by the declaration"),
           _Argument("--conversation-id"), _Argument("--app-id"), _Argument("--message-id"),
@@ -10024,14 +10036,7 @@ def _cmd_invoke(ctx: _Context) -> int:
                            conversation_id=args.conversation_id, app_id=args.app_id,
                            message_id=args.message_id, credential_type=args.credential_type,
                            cast_parameters=not args.no_cast)
-    printer = _MessagePrinter(out, args.output_dir)
-    try:
-        for message in stream:
-            printer.show(message)
-    finally:
-        stream.close()
-        printer.end()
-    return EXIT_OK
+    return _print_stream(ctx, stream, _MessagePrinter(out, args.output_dir))
 
 
 def _refuse_unknown_parameters(client: DifyPluginClient, tenant: str, provider: str, tool_name: str,
@@ -10271,9 +10276,9 @@ def _tasks_delete_all(ctx: _Context) -> int:
     return EXIT_OK
 
 
-def _find_installation(ctx: _Context, target: str
-                       ) -> Tuple[str, Optional[PluginInstallation]]:
-    """An installation id from an installation id, a plugin id or a unique identifier."""
+def _find_installation(ctx: _Context, target: str) -> Tuple[str, PluginInstallation]:
+    """The installation named by an installation id, a plugin id or a unique identifier,
+    and its id; one that is not there is an error."""
     client, tenant = ctx.client(), ctx.tenant()
     if _UUID_RE.match(target):
         # the daemon answers true to uninstalling an id it does not know: look first
@@ -10312,11 +10317,9 @@ def _cmd_uninstall(ctx: _Context) -> int:
     ctx.client().uninstall(ctx.tenant(), installation_id)
     if ctx.out.json_mode:
         ctx.out.json({"uninstalled": installation_id,
-                      "plugin_unique_identifier": installation.plugin_unique_identifier
-                      if installation else None})
+                      "plugin_unique_identifier": installation.plugin_unique_identifier})
     else:
-        ctx.out.info("uninstalled %s" % (installation.plugin_unique_identifier if installation
-                                         else installation_id))
+        ctx.out.info("uninstalled %s" % installation.plugin_unique_identifier)
     return EXIT_OK
 
 
@@ -10340,8 +10343,7 @@ def _cmd_upgrade(ctx: _Context) -> int:
     if args.original:
         original = _check_identifier(args.original, "--from")
     else:
-        installation = _find_installation(ctx, _plugin_id_of(new))[1]
-        original = installation.plugin_unique_identifier if installation else ""
+        original = _find_installation(ctx, _plugin_id_of(new))[1].plugin_unique_identifier
     run = _InstallRun("upgrade", [new], {_plugin_id_of(new): original})
     done = [{"plugin_unique_identifier": new, "plugin_id": _plugin_id_of(new),
              "status": "success", "message": "already installed"}]
@@ -10371,8 +10373,7 @@ def _package_identifier(ctx: _Context, target: str) -> str:
     """A unique identifier as given, or the installed one of a plugin id."""
     if _IDENTIFIER_RE.match(target) or not _PLUGIN_ID_RE.match(target):
         return target  # the client checks it and names what is wrong
-    installation = _find_installation(ctx, target)[1]
-    return installation.plugin_unique_identifier if installation else target
+    return _find_installation(ctx, target)[1].plugin_unique_identifier
 
 
 @_command("manifest", "show a package's manifest (uploaded, or installed by plugin id)",
@@ -10663,10 +10664,9 @@ _MODEL_ARGUMENTS = (
               help="author/name/provider (as `models` lists it), or a provider name with "
                    "--plugin"),
     _Argument("--plugin", metavar="AUTHOR/NAME", help="the plugin that serves the provider"),
-    _Argument("--credentials", metavar="JSON|@FILE|-",
-              help="the provider's credentials: JSON, @file, or - for stdin (never printed)"),
-    _Argument("--user", default="dify-plugin-client",
-              help="user id passed to the plugin (default dify-plugin-client)"),
+    _CREDENTIALS.but(metavar="JSON|@FILE|-", help="the provider's credentials: JSON, @file, "
+                                                  "or - for stdin (never printed)"),
+    _USER,
 )
 _MODEL_JSON = "; the model is named as in `models`"
 
@@ -11022,9 +11022,9 @@ def _cmd_moderate(ctx: _Context) -> int:
                     help="check the credentials of this model (with --model-type)"),
           _Argument("--model-type", metavar="TYPE", default="llm",
                     help="the model's type (default llm)"),
-          _Argument("--credentials", required=True, metavar="JSON|@FILE|-",
-                    help="the credentials: JSON, @file, or - for stdin (never printed)"),
-          _Argument("--user", default="dify-plugin-client", help="user id passed to the plugin"),
+          _CREDENTIALS.but(required=True, metavar="JSON|@FILE|-",
+                           help="the credentials: JSON, @file, or - for stdin (never printed)"),
+          _USER,
           json_shape="{result: true, credentials: {name: \"***\"}} (values never shown); "
                      "credentials the plugin refuses exit 1",
           examples=("validate-credentials --provider acme/openai/openai --credentials "
@@ -11078,10 +11078,8 @@ _DEFAULT_DEBUGGING_PORT = 5003
 
 @_command("tools-validate", "check a tool provider's credentials with its plugin",
           _Argument("provider", help="organization/plugin_name/provider_name (see `tools`)"),
-          _Argument("--credentials", required=True,
-                    help="the credentials: JSON, @file, or - for stdin"),
-          _Argument("--user", default="dify-plugin-client",
-                    help="user id passed to the plugin (default: dify-plugin-client)"),
+          _CREDENTIALS.but(required=True, help="the credentials: JSON, @file, or - for stdin"),
+          _USER,
           json_shape="{provider, valid, error}; exit status 1 when not valid",
           examples=("tools-validate acme/search/search --credentials '{\"api_key\": \"...\"}'",
                     "tools-validate acme/search/search --credentials @creds.json --json"))
@@ -11184,20 +11182,11 @@ def _cmd_asset(ctx: _Context) -> int:
 # Command line: endpoints, agent strategies, datasources, triggers
 # =============================================================================
 
-_USER_DEFAULT = "dify-plugin-client"
-_USER = _Argument("--user", default=_USER_DEFAULT,
-                  help="user id passed to the daemon and the plugin (default %s)"
-                       % _USER_DEFAULT)
-_CREDENTIALS = _Argument("--credentials",
-                         help="provider credentials: JSON, @file, or - for stdin")
-_CREDENTIAL_TYPE = _Argument("--credential-type", choices=_CREDENTIAL_TYPES)
-_OUTPUT_DIR = _Argument("--output-dir", help="save blobs into this directory")
 _BASE_URL = _Argument("--base-url", metavar="URL",
                       help="where callers reach the daemon's /e/ routes, or a template "
                            "with {hook_id} (default: the daemon URL)")
 _ENDPOINT_JSON = ("{id, name, plugin_id, hook_id, enabled, url, settings (secret values "
                   "masked), declaration: {settings, endpoints}, user_id, created_at, ...}")
-_MASK = "****"
 
 
 def _json_option(ctx: _Context, value: Optional[str], flag: str) -> Dict[str, Any]:
