@@ -9946,9 +9946,6 @@ def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = N
             identifiers=identifiers, poll_interval=poll, max_poll_interval=max(poll, 5.0))
     except PluginInstallError as exc:  # its message names each failure, once
         show("failed", exc.task)
-        if exc.hint and "upgrade_plugin" in exc.hint:
-            exc.hint = "switch versions with: %s upgrade --identifier NEW_IDENTIFIER" % (
-                _program_name())
         raise
     except InstallTimeoutError as exc:
         show("running", exc.task)
@@ -12120,7 +12117,8 @@ def _mistyped_command(argv: Sequence[str]) -> Optional[str]:
 
 
 def _cli_hint(error: DifyPluginError) -> None:
-    """Say in a hint what a CLI user does (flags), where the API's names Python settings."""
+    """Say in a hint what a CLI user does (flags, commands), where the API's names Python
+    settings and methods. (A wait that timed out gets its resume command where it waited.)"""
     hint = error.hint or ""
     if isinstance(error, PackageTooLargeError):
         error.hint = ("raise the daemon's MAX_PLUGIN_PACKAGE_SIZE (MAX_BUNDLE_PACKAGE_SIZE for "
@@ -12128,8 +12126,9 @@ def _cli_hint(error: DifyPluginError) -> None:
     elif "verify=" in hint:
         error.hint = ("TLS verification failed: pass --cacert PATH (the CA that signed the "
                       "daemon's certificate), or --insecure for a test daemon")
-    elif "timeout=" in hint:
-        error.hint = hint.replace("(timeout=)", "(--wait-timeout SECONDS)")
+    elif "upgrade_plugin" in hint:
+        error.hint = "switch versions with: %s upgrade --identifier NEW_IDENTIFIER" % (
+            _program_name())
 
 
 def _error_record(error: DifyPluginError, exit_code: int) -> Dict[str, Any]:

@@ -168,7 +168,21 @@ def test_install_other_version_already_installed_exits_1(cli, daemon, tenant, tm
     newer = tmp_path / "v2.difypkg"
     newer.write_bytes(sample_plugin(version="0.0.2"))
     result = cli("install", "--file", str(newer))
-    assert result.code == 1 and "upgrade" in result.err and "0.0.1" in result.err
+    assert result.code == 1 and "0.0.1" in result.err
+    # the hint names the CLI's command, not the API's method
+    assert "upgrade --identifier NEW_IDENTIFIER" in result.err
+    assert "upgrade_plugin" not in result.err
+
+
+def test_api_hints_are_said_in_cli_terms():
+    """A wait that finds another version installed (a race with the check before it)
+    raises the API's error; its hint names the CLI command, not the Python method."""
+    error = dpc.PluginInstallError("install task t ended success but changed nothing",
+                                   hint="switch versions with upgrade_plugin(original, new, "
+                                        "source)")
+    dpc._cli_hint(error)
+    assert error.hint.endswith("upgrade --identifier NEW_IDENTIFIER")
+    assert "upgrade_plugin" not in error.hint
 
 
 def test_install_failure_prints_each_failed_plugin(cli, daemon, package):
