@@ -11457,25 +11457,38 @@ def _show_providers(ctx: _Context, providers: Sequence[Any], kind: str, columns:
 def _agents_show(ctx: _Context) -> int:
     provider = ctx.client().fetch_agent_strategy_provider(ctx.tenant(), ctx.args.provider)
     strategies = provider.declaration.strategies if provider.declaration else []
-    if not ctx.args.strategy:
-        if ctx.out.json_mode:
-            ctx.out.json(provider.to_dict())
-            return EXIT_OK
-        ctx.out.table(["STRATEGY", "PARAMETERS", "DESCRIPTION"],
-                      [[s.identity.name, ", ".join(p.name for p in s.parameters),
-                        _label(s.description)] for s in strategies])
-        return EXIT_OK
-    strategy = _named(strategies, ctx.args.strategy)
-    if strategy is None:
-        raise InvalidArgumentError("provider %s has no strategy %r; its strategies: %s" % (
-            provider.full_name, ctx.args.strategy,
-            ", ".join(s.identity.name for s in strategies) or "none"), argument="strategy")
+    if ctx.args.strategy:
+        return _show_member(ctx, provider.full_name, strategies, ctx.args.strategy,
+                            "strategy", "strategies")
     if ctx.out.json_mode:
-        ctx.out.json(strategy.to_dict())
+        ctx.out.json(provider.to_dict())
         return EXIT_OK
-    _show_parameters(ctx, "%s  (%s)" % (strategy.identity.name, provider.full_name),
-                     strategy.parameters)
+    _members_table(ctx, "STRATEGY", strategies)
     return EXIT_OK
+
+
+def _show_member(ctx: _Context, provider_name: str, members: Sequence[Any], wanted: str,
+                 kind: str, plural: str) -> int:
+    """One strategy, datasource or event of a provider: its declaration (--json) or its
+    parameters. An unknown name is a usage error that lists the known ones."""
+    member = _named(members, wanted)
+    if member is None:
+        raise InvalidArgumentError("provider %s has no %s %r; its %s: %s" % (
+            provider_name, kind, wanted, plural,
+            ", ".join(m.identity.name for m in members) or "none"), argument=kind)
+    if ctx.out.json_mode:
+        ctx.out.json(member.to_dict())
+        return EXIT_OK
+    _show_parameters(ctx, "%s  (%s)" % (member.identity.name, provider_name),
+                     member.parameters)
+    return EXIT_OK
+
+
+def _members_table(ctx: _Context, column: str, members: Sequence[Any]) -> None:
+    """A provider's strategies, datasources or events: name, parameters, description."""
+    ctx.out.table([column, "PARAMETERS", "DESCRIPTION"],
+                  [[m.identity.name, ", ".join(p.name for p in m.parameters),
+                    _label(m.description)] for m in members])
 
 
 @_action("agents", "invoke", "run an agent strategy and print its messages as they arrive",
@@ -11549,26 +11562,14 @@ def _datasources_show(ctx: _Context) -> int:
     declaration = provider.declaration
     datasources = declaration.datasources if declaration else []
     if ctx.args.datasource:
-        datasource = _named(datasources, ctx.args.datasource)
-        if datasource is None:
-            raise InvalidArgumentError("provider %s has no datasource %r; its datasources: %s"
-                                       % (provider.full_name, ctx.args.datasource,
-                                          ", ".join(d.identity.name for d in datasources)
-                                          or "none"), argument="datasource")
-        if ctx.out.json_mode:
-            ctx.out.json(datasource.to_dict())
-            return EXIT_OK
-        _show_parameters(ctx, "%s  (%s)" % (datasource.identity.name, provider.full_name),
-                         datasource.parameters)
-        return EXIT_OK
+        return _show_member(ctx, provider.full_name, datasources, ctx.args.datasource,
+                            "datasource", "datasources")
     if ctx.out.json_mode:
         ctx.out.json(provider.to_dict())
         return EXIT_OK
     ctx.out.line("%s  (%s)" % (provider.full_name,
                                declaration.provider_type if declaration else "?"))
-    ctx.out.table(["DATASOURCE", "PARAMETERS", "DESCRIPTION"],
-                  [[d.identity.name, ", ".join(p.name for p in d.parameters),
-                    _label(d.description)] for d in datasources])
+    _members_table(ctx, "DATASOURCE", datasources)
     if declaration is not None and declaration.credentials_schema:
         ctx.out.info("credentials: %s" % ", ".join(
             c.name + (" (required)" if c.required else "")
@@ -11816,23 +11817,11 @@ def _triggers_show(ctx: _Context) -> int:
     declaration = provider.declaration
     events = declaration.events if declaration else []
     if ctx.args.event:
-        event = _named(events, ctx.args.event)
-        if event is None:
-            raise InvalidArgumentError("provider %s has no event %r; its events: %s" % (
-                provider.full_name, ctx.args.event,
-                ", ".join(e.identity.name for e in events) or "none"), argument="event")
-        if ctx.out.json_mode:
-            ctx.out.json(event.to_dict())
-            return EXIT_OK
-        _show_parameters(ctx, "%s  (%s)" % (event.identity.name, provider.full_name),
-                         event.parameters)
-        return EXIT_OK
+        return _show_member(ctx, provider.full_name, events, ctx.args.event, "event", "events")
     if ctx.out.json_mode:
         ctx.out.json(provider.to_dict())
         return EXIT_OK
-    ctx.out.table(["EVENT", "PARAMETERS", "DESCRIPTION"],
-                  [[e.identity.name, ", ".join(p.name for p in e.parameters),
-                    _label(e.description)] for e in events])
+    _members_table(ctx, "EVENT", events)
     constructor = declaration.subscription_constructor if declaration else None
     if constructor is not None:
         ctx.out.info("subscription parameters: %s; credentials: %s" % (
