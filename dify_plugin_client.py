@@ -9964,25 +9964,28 @@ def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = N
     return EXIT_OK
 
 
-def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[str, Any]:
-    """--params / --credentials: inline JSON, @file, or - for stdin; must be an object."""
-    if value is None:
-        return {}
-    source = flag
+def _argument_bytes(value: str, flag: str, stdin: TextIO) -> Tuple[bytes, str]:
+    """An option's value given inline, as @file, or as - (standard input): its bytes,
+    and where they came from (named in errors)."""
     if value == "-":
-        text, source = stdin.read(), "%s (stdin)" % flag
-    elif value.startswith("@"):
+        return stdin.read().encode("utf-8"), "%s (stdin)" % flag
+    if value.startswith("@"):
         path = value[1:]
         try:
-            with open(path, "r", encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                return handle.read(), "%s (%s)" % (flag, path)
         except OSError as exc:
             raise InvalidArgumentError("%s: cannot read %s: %s" % (flag, path,
                                                                    _os_error_text(exc)),
                                        argument=flag) from None
-        source = "%s (%s)" % (flag, path)
-    else:
-        text = value
+    return value.encode("utf-8"), flag
+
+
+def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[str, Any]:
+    """--params / --credentials: inline JSON, @file, or - for stdin; must be an object."""
+    if value is None:
+        return {}
+    text, source = _argument_bytes(value, flag, stdin)
     try:
         parsed = _loads(text)
     except ValueError as exc:
@@ -11739,18 +11742,7 @@ def _webhook_request(ctx: _Context) -> RawHttpRequest:
             raise InvalidArgumentError("--header must be 'Name: value', got %r" % text,
                                        argument="--header")
         headers.append((name.strip(), value.strip()))
-    body = b""
-    if args.body == "-":
-        body = ctx.stdin.read().encode("utf-8")
-    elif args.body and args.body.startswith("@"):
-        try:
-            with open(args.body[1:], "rb") as handle:
-                body = handle.read()
-        except OSError as exc:
-            raise InvalidArgumentError("--body: cannot read %s: %s" % (
-                args.body[1:], _os_error_text(exc)), argument="--body") from None
-    elif args.body:
-        body = args.body.encode("utf-8")
+    body = _argument_bytes(args.body, "--body", ctx.stdin)[0] if args.body else b""
     try:
         return RawHttpRequest(args.method, args.path, headers, body)
     except HttpMessageError as exc:

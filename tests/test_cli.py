@@ -313,6 +313,11 @@ def test_invoke_parameters_from_json_file_and_stdin(cli, daemon, tenant, tmp_pat
     assert broken.code == 2 and "--params is not valid JSON" in broken.err
     assert cli(*(base + ["--params", "[1]"])).code == 2
     assert cli(*(base + ["--params", "@" + str(tmp_path / "absent")])).code == 2
+    not_utf8 = tmp_path / "latin1.json"
+    not_utf8.write_bytes(b'{"text": "caf\xe9"}')
+    bad = cli(*(base + ["--params", "@" + str(not_utf8)]))
+    assert bad.code == 2 and "--params (%s) is not valid JSON" % not_utf8 in bad.err
+    assert "Traceback" not in bad.err
     cast = cli(*(base + ["--params", '{"count": "lots"}']))
     assert cast.code == 2 and "'count' = 'lots'" in cast.err and "missing required" in cast.err
     raw = cli(*(base + ["--params", '{"count": "lots"}', "--no-cast"]))
