@@ -10058,6 +10058,9 @@ def _refuse_unknown_parameters(client: DifyPluginClient, tenant: str, provider: 
 class _MessagePrinter:
     """Shows invoke messages as they arrive: text unbuffered, JSON pretty, blobs saved."""
 
+    #: The meta keys a saved blob's file name is taken from, the first one set.
+    name_keys: Tuple[str, ...] = ("filename",)
+
     def __init__(self, out: _Output, output_dir: Optional[str]) -> None:
         self.out = out
         self.output_dir = output_dir
@@ -10128,7 +10131,8 @@ class _MessagePrinter:
             return None
         self.blobs += 1
         meta = message.meta or {}
-        name = _safe_file_name(meta.get("filename")) or "blob-%d%s" % (
+        given = next((meta[key] for key in self.name_keys if meta.get(key)), None)
+        name = _safe_file_name(given) or "blob-%d%s" % (
             self.blobs, _extension_for(meta.get("mime_type")))
         path = _unique_path(os.path.join(self.output_dir, name))
         with open(path, "xb") as handle:
@@ -11523,12 +11527,7 @@ def _agents_invoke(ctx: _Context) -> int:
 class _DatasourcePrinter(_MessagePrinter):
     """Datasource messages: a blob is saved under the ``file_name`` its meta gives."""
 
-    def _save_blob(self, message: ToolInvokeMessage, blob: bytes) -> Optional[str]:
-        meta = message.meta or {}
-        if not meta.get("filename") and meta.get("file_name"):
-            message = type(message)(type=message.type, message=message.message,
-                                    meta=dict(meta, filename=meta["file_name"]))
-        return super()._save_blob(message, blob)
+    name_keys = ("filename", "file_name")
 
 
 _DATASOURCE = _Argument("--datasource", required=True, help="the datasource's name")
