@@ -2113,25 +2113,24 @@ class ToolProviderDeclaration(_Entity):
 
     def tool(self, name: str) -> Optional[ToolDeclaration]:
         """The tool called ``name``, or None."""
-        for tool in self.tools:
-            if tool.identity.name == name:
-                return tool
-        return None
+        return _named(self.tools, name)
+
+    def members(self) -> List[ToolDeclaration]:
+        return self.tools
 
 
 @_entity
-class PluginToolProviderEntity(_Entity):
-    """A tool provider installed for a tenant.
+class _InstalledProvider(_Entity):
+    """What the daemon lists for every installed provider: the installation row.
 
-    ``provider`` is the short provider name; ``declaration.identity.name`` and every
-    tool's ``identity.provider`` are ``plugin_id/provider_name``, the form ``invoke``
-    takes.
+    ``provider`` is the short provider name; ``full_name`` is ``plugin_id/provider``,
+    the form the client's methods take. The client also writes the full name into
+    ``declaration.identity.name`` and into each member's ``identity.provider``.
     """
 
     provider: str = _REQUIRED
     plugin_id: str = _REQUIRED
     plugin_unique_identifier: str = ""
-    declaration: Optional[ToolProviderDeclaration] = None
     id: Optional[str] = None
     tenant_id: Optional[str] = None
     created_at: Optional[datetime] = None
@@ -2139,8 +2138,24 @@ class PluginToolProviderEntity(_Entity):
 
     @property
     def full_name(self) -> str:
-        """``plugin_id/provider_name``: what ``invoke`` takes as ``tool_provider``."""
+        """``plugin_id/provider``, e.g. ``acme/search/search``."""
         return "%s/%s" % (self.plugin_id, self.provider)
+
+    def _name_members(self) -> None:
+        declaration: Any = getattr(self, "declaration", None)
+        if declaration is None:
+            return
+        declaration.identity.name = self.full_name
+        for member in declaration.members():
+            member.identity.provider = self.full_name
+
+
+@_entity
+class PluginToolProviderEntity(_InstalledProvider):
+    """A tool provider installed for a tenant: ``full_name`` (``plugin_id/provider``)
+    is what ``invoke`` takes as ``tool_provider``."""
+
+    declaration: Optional[ToolProviderDeclaration] = None
 
 
 # =============================================================================
@@ -3264,37 +3279,6 @@ def _named(items: Sequence[_N], name: str) -> Optional[_N]:
         if getattr(identity if identity is not None else item, "name", None) == name:
             return item
     return None
-
-
-@_entity
-class _InstalledProvider(_Entity):
-    """What the daemon lists for every installed provider: the installation row.
-
-    ``provider`` is the short provider name; ``full_name`` is ``plugin_id/provider``,
-    the form the client's methods take. The client also writes the full name into
-    ``declaration.identity.name`` and into each member's ``identity.provider``.
-    """
-
-    provider: str = _REQUIRED
-    plugin_id: str = _REQUIRED
-    plugin_unique_identifier: str = ""
-    id: Optional[str] = None
-    tenant_id: Optional[str] = None
-    created_at: Optional[datetime] = None
-    updated_at: Optional[datetime] = None
-
-    @property
-    def full_name(self) -> str:
-        """``plugin_id/provider``, e.g. ``acme/search/search``."""
-        return "%s/%s" % (self.plugin_id, self.provider)
-
-    def _name_members(self) -> None:
-        declaration: Any = getattr(self, "declaration", None)
-        if declaration is None:
-            return
-        declaration.identity.name = self.full_name
-        for member in declaration.members():
-            member.identity.provider = self.full_name
 
 
 # =============================================================================
@@ -6782,12 +6766,10 @@ class _Tools(_ClientCore):
                           ) -> PluginToolProviderEntity:
         """Name the provider in full, tell each tool its provider, resolve schema refs,
         and keep the declaration for parameter casting."""
-        full_name = "%s/%s" % (entity.plugin_id, entity.provider)
+        entity._name_members()
         declaration = entity.declaration
         if declaration is not None:
-            declaration.identity.name = full_name
             for tool in declaration.tools:
-                tool.identity.provider = full_name
                 tool.output_schema = _resolve_refs(tool.output_schema)
                 for parameter in tool.parameters:
                     if parameter.input_schema:
