@@ -9750,20 +9750,21 @@ def _cmd_upload_bundle(ctx: _Context) -> int:
     if ctx.out.json_mode:
         ctx.out.json([dependency.to_dict() for dependency in dependencies])
         return EXIT_OK
-    rows = []
-    for dependency in dependencies:
-        value = dependency.value
-        if isinstance(value, PackageDependency):
-            detail = value.unique_identifier
-        elif isinstance(value, MarketplaceDependency):
-            detail = "%s/%s %s" % (value.organization, value.plugin, value.version)
-        elif isinstance(value, GithubDependency):
-            detail = "%s %s %s" % (value.repo, value.release, value.packages)
-        else:
-            detail = json.dumps(value)
-        rows.append([dependency.type, detail])
-    ctx.out.table(["TYPE", "DEPENDENCY"], rows)
+    ctx.out.table(["TYPE", "DEPENDENCY"], [[dependency.type, _dependency_text(dependency.value)]
+                                           for dependency in dependencies])
     return EXIT_OK
+
+
+def _dependency_text(value: Any) -> str:
+    """A bundle dependency in a few words: the package's identifier, the marketplace
+    plugin and version, or the GitHub repository, release and packages."""
+    if isinstance(value, PackageDependency):
+        return value.unique_identifier
+    if isinstance(value, MarketplaceDependency):
+        return "%s/%s %s" % (value.organization, value.plugin, value.version)
+    if isinstance(value, GithubDependency):
+        return "%s %s %s" % (value.repo, value.release, value.packages)
+    return json.dumps(value, default=str)
 
 
 _INSTALL_JSON = ("{action, status: success|failed|running, task_id, all_installed, waited, "
@@ -9825,12 +9826,9 @@ def _bundle_packages(ctx: _Context, path: str, skipped: List[str]) -> List[str]:
         if isinstance(value, PackageDependency):
             identifiers.append(value.unique_identifier)
             continue
-        if isinstance(value, MarketplaceDependency):
-            text = "marketplace %s/%s %s" % (value.organization, value.plugin, value.version)
-        elif isinstance(value, GithubDependency):
-            text = "GitHub %s %s %s" % (value.repo, value.release, value.packages)
-        else:
-            text = "%s %s" % (dependency.type, json.dumps(value, default=str))
+        source = "GitHub" if isinstance(value, GithubDependency) else (
+            "marketplace" if isinstance(value, MarketplaceDependency) else dependency.type)
+        text = "%s %s" % (source, _dependency_text(value))
         skipped.append(text)
         ctx.out.info("not installed offline (needs the network): %s" % text)
     ctx.out.info("bundle %s: %d package%s to install, %d skipped" % (
