@@ -1,5 +1,7 @@
 """echo-tts: fake audio. One chunk b"ID3\\x04\\x00\\x00", then one chunk
-"<voice>:<word>" (UTF-8) per word of the text."""
+"<voice>:<word>" (UTF-8) per word of the text; a word "bulk:N" gives N chunks of
+4 KiB instead (``bulk_piece``), for events large enough to take the client's
+long-line path."""
 
 from collections.abc import Generator
 
@@ -27,7 +29,11 @@ class EchoTTSModel(TTSModel):
     def _pieces(content_text: str, voice: str) -> Generator[bytes, None, None]:
         yield HEADER
         for word in words(content_text):
-            yield f"{voice}:{word}".encode("utf-8")
+            if word.startswith("bulk:") and word[5:].isdigit():
+                for index in range(int(word[5:])):
+                    yield bulk_piece(index)
+            else:
+                yield f"{voice}:{word}".encode("utf-8")
 
     def validate_credentials(self, model: str, credentials: dict) -> None:
         validate_key(credentials)
@@ -35,3 +41,8 @@ class EchoTTSModel(TTSModel):
     @property
     def _invoke_error_mapping(self) -> dict:
         return ERROR_MAPPING
+
+
+def bulk_piece(index: int) -> bytes:
+    """The index-th 4 KiB chunk of "bulk:N": every byte value, shifted by index."""
+    return bytes((index + offset) % 256 for offset in range(4096))
