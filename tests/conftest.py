@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: a fresh fake daemon and tenant per test."""
+"""Shared pytest fixtures: a fresh fake daemon and tenant per test, a client for it, the
+CLI run in process, and a route replay server per module (tests/route_replay.py)."""
 
 import os
 import sys
@@ -12,12 +13,10 @@ for _path in (TESTS_DIR, REPO_DIR):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import io  # noqa: E402
-import json  # noqa: E402
-
 import dify_plugin_client as dpc  # noqa: E402
+import route_replay as rr  # noqa: E402
 from fake_daemon import FakeDaemon, sample_plugin  # noqa: E402
-from helpers import KEY  # noqa: E402
+from helpers import KEY, make_client, run_main  # noqa: E402
 
 
 @pytest.fixture
@@ -36,20 +35,24 @@ def tenant():
     return str(uuid.uuid4())
 
 
+@pytest.fixture
+def client(daemon):
+    """A client for ``daemon`` (:func:`helpers.make_client`), closed afterwards."""
+    with make_client(daemon) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def replay():
+    """A :class:`route_replay.RouteReplay` server for one test module's recorded exchanges."""
+    server = rr.RouteReplay()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 # --- the command line, run in process ----------------------------------------------
-
-
-class Run:
-    """The result of one CLI run."""
-
-    def __init__(self, code, out, err):
-        self.code, self.out, self.err = code, out, err
-
-    def json(self):
-        return json.loads(self.out)
-
-    def __repr__(self):
-        return "Run(code=%r, out=%r, err=%r)" % (self.code, self.out[-500:], self.err[-500:])
 
 
 @pytest.fixture
@@ -65,16 +68,7 @@ def cli(daemon, tenant, tmp_path):
         # installs in these tests take the fake daemon some 50 ms: look again soon
         environ.setdefault("DIFY_PLUGIN_DAEMON_POLL_INTERVAL", "0.02")
         environ.update(env or {})
-        out, err = io.StringIO(), io.StringIO()
-        old_home = os.environ.get("HOME")
-        os.environ["HOME"] = str(home)  # expanduser("~/.dify") follows HOME
-        try:
-            code = dpc.main(list(argv), environ=environ, stdin=io.StringIO(stdin), stdout=out,
-                            stderr=err)
-        finally:
-            if old_home is not None:
-                os.environ["HOME"] = old_home
-        return Run(code, out.getvalue(), err.getvalue())
+        return run_main(argv, environ, home, stdin)
 
     run.home = home
     return run

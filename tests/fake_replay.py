@@ -243,24 +243,10 @@ def compare_values(recorded, fake, path, ids, problems, values=True, volatile=fr
         problems.append("%s: %s, recorded %s" % (path, _short(fake), _short(recorded)))
 
 
-def unwrap(message):
-    """[(error_type, message, args)] of a JSON-in-JSON message, outer layer first."""
-    layers = []
-    while isinstance(message, str) and message.lstrip().startswith("{"):
-        try:
-            decoded = json.loads(message)
-        except ValueError:
-            break
-        if not isinstance(decoded, dict) or "error_type" not in decoded:
-            break
-        layers.append((decoded.get("error_type"), decoded.get("message"), decoded.get("args")))
-        message = decoded.get("message")
-    return layers
-
-
 def compare_error(recorded, fake, where, ids, problems):
     """The error_type, message and args keys of every layer of an error envelope's message."""
-    rec_layers, fake_layers = unwrap(recorded), unwrap(fake)
+    fields = ("error_type", "message", "args")
+    rec_layers, fake_layers = tr.error_layers(recorded, fields), tr.error_layers(fake, fields)
     if len(rec_layers) != len(fake_layers):
         problems.append("%s: message has %d JSON layers, recorded %d: %s" % (
             where, len(fake_layers), len(rec_layers), _short(fake)))

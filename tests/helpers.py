@@ -1,4 +1,9 @@
-"""Shared test helpers: a client for the fake daemon and an installed sample plugin."""
+"""Shared test helpers: a client for the fake daemon, an installed sample plugin, and the
+command line run in process."""
+
+import io
+import json
+import os
 
 import dify_plugin_client as dpc
 from fake_daemon import sample_plugin
@@ -32,3 +37,35 @@ def last_request(daemon, path_suffix=None):
         if path_suffix is None or request.path.endswith(path_suffix):
             return request
     raise AssertionError("no request to %s" % path_suffix)
+
+
+class Run(object):
+    """The result of one CLI run: exit code, stdout and stderr."""
+
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        return json.loads(self.out)
+
+    def lines(self):
+        """stdout as JSON lines (``--json`` of a streaming command)."""
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def __repr__(self):
+        return "Run(code=%r, out=%r, err=%r)" % (self.code, self.out[-800:], self.err[-800:])
+
+
+def run_main(argv, environ, home, stdin=""):
+    """``main(argv)`` in process with ``environ``; HOME is ``home`` during the run, since
+    expanduser("~/.dify") follows HOME whatever ``environ`` says. A :class:`Run`."""
+    out, err = io.StringIO(), io.StringIO()
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        code = dpc.main(list(argv), environ=environ, stdin=io.StringIO(stdin), stdout=out,
+                        stderr=err)
+    finally:
+        if old_home is not None:
+            os.environ["HOME"] = old_home
+    return Run(code, out.getvalue(), err.getvalue())

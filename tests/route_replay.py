@@ -22,10 +22,11 @@ import collections
 import http.server
 import json
 import os
-import re
 import socketserver
 import threading
 import urllib.parse
+
+import transcript_replay as tr
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROUTES_DIR = os.path.join(TESTS_DIR, "transcripts", "0.6.10-routes")
@@ -57,46 +58,15 @@ def exchange_keys(folder):
     return keys
 
 
-# --- what was received -------------------------------------------------------------
-
-
-class Received(object):
-    """One request the replay server got."""
-
-    def __init__(self, method, target, headers, body):
-        self.method = method
-        self.target = target
-        split = urllib.parse.urlsplit(target)
-        self.path = urllib.parse.unquote(split.path)
-        self.query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
-        self.headers = headers  # [(name, value)]
-        self.body = body
-
-    def header(self, name):
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def __repr__(self):
-        return "<Received %s %s>" % (self.method, self.target)
+# --- what was received (each request kept as a transcript_replay.ReceivedRequest) ------
 
 
 def _multipart_parts(body, content_type):
     """``{name: (filename, content)}`` of a multipart/form-data body."""
-    boundary = re.search(r'boundary="?([^";]+)"?', content_type or "").group(1).encode("latin-1")
     parts = {}
-    for chunk in body.split(b"--" + boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, content = chunk[2:-2].partition(b"\r\n\r\n")
-        text = head.decode("utf-8")
-        name = re.search(r'name="([^"]*)"', text).group(1)
-        filename = re.search(r'filename="([^"]*)"', text)
-        parts[name] = (filename.group(1) if filename else None, content)
+    for head, content in tr.parse_multipart(body, content_type):
+        name, filename = tr.disposition(head)
+        parts[name] = (filename, content)
     return parts
 
 
@@ -189,29 +159,16 @@ def response_parts(recorded):
     return response["status"], response["reason"], headers, body, chunked
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(tr.ReplayHandler):
+    """Keeps each request and answers it with the next queued exchange (or HTTP 500)."""
 
-    def log_message(self, *args):
-        pass
+    def _answer(self):
+        body, chunked = self._read_body()
+        received = tr.ReceivedRequest(self.command, self.path, list(self.headers.items()), body,
+                                      chunked)
+        self._write(self.server.owner.next_for(received))
 
-    def handle_one_request(self):
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if not self.parse_request():
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            received = Received(self.command, self.path, list(self.headers.items()), body)
-            self._answer(self.server.owner.next_for(received))
-            self.wfile.flush()
-        except (ConnectionError, OSError):
-            self.close_connection = True
-
-    def _answer(self, recorded):
+    def _write(self, recorded):
         if recorded is None:
             text = b"route replay: no recorded exchange queued for this request"
             self.wfile.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
@@ -314,21 +271,6 @@ class Cases(object):
                 [key for key in self.table if key not in expected])
 
 
-def peel(message):
-    """``[(error_type, message)]`` of a daemon error message, outer layer first."""
-    layers = []
-    while isinstance(message, str) and message.lstrip().startswith("{"):
-        try:
-            decoded = json.loads(message)
-        except ValueError:
-            break
-        if not isinstance(decoded, dict):
-            break
-        layers.append((decoded.get("error_type"), decoded.get("message")))
-        message = decoded.get("message")
-    return layers
-
-
 class Replayed(object):
     """One recorded exchange under test: serve it, call, compare."""
 
@@ -361,8 +303,8 @@ class Replayed(object):
     def error_layers(self):
         """The recorded error's layers (the last stream event's, or the JSON body's)."""
         if self.response["body_kind"] == "sse":
-            return peel(self.response["sse_events"][-1]["data"]["message"])
-        return peel(self.response["body"]["message"])
+            return tr.error_layers(self.response["sse_events"][-1]["data"]["message"])
+        return tr.error_layers(self.response["body"]["message"])
 
     def check_request(self, **options):
         assert len(self.replay.received) == 1, self.replay.received
@@ -371,6 +313,13 @@ class Replayed(object):
 
     def check_nothing_sent(self):
         assert self.replay.received == []
+
+    def check_not_found(self, error):
+        """``error`` carries the recorded not-found answer: its error_type, and a message
+        that ends with the daemon's."""
+        [(error_type, message)] = self.error_layers()
+        assert error.error_type == error_type
+        assert error.message.endswith("(the daemon: %s)" % message)
 
     def check_error(self, error, cls):
         """``error`` is ``cls`` and carries the recorded error's types and message."""

@@ -10,20 +10,14 @@ import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
-from extensions_support import Cli, check_folder, install_echo, replay, replayed  # noqa: F401
+from extensions_support import (Cli, case_id, check_folder, check_route_group, install_echo,
+                                 recorded_declaration, run_case, with_page_size)
 from fake_daemon import FakePluginError, blob_chunks
-from helpers import make_client
 
 CLAIMED_FOLDERS = ("agent",)
 PROVIDER = "e2etest/echoagent/echoagent"
 PLUGIN = "e2etest/echoagent"
 INVOKE = "/dispatch/agent_strategy/invoke"
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as shared:
-        yield shared
 
 
 @pytest.fixture
@@ -279,10 +273,7 @@ def test_cli_invoke_errors(cli, daemon, tenant, agent, tmp_path):
 
 
 def test_routes_table_names_real_methods():
-    mine = [row for row in dpc.ROUTES if "agent_strateg" in row[1] and row[1].startswith("/plugin/")]
-    assert len(mine) == 3
-    for _method, _path, name in mine:
-        assert callable(getattr(dpc.DifyPluginClient, name))
+    check_route_group("agent_strateg", 3)
 
 
 # =============================================================================
@@ -363,14 +354,6 @@ def check_invoke_refused(r):
     assert error.value.http_status == 400
 
 
-def _with_page_size(exchange, size):
-    """The recorded request as the client makes it: every listing asks for 256 a page."""
-    changed = copy.deepcopy(exchange)
-    changed["request"]["target"] = changed["request"]["target"].replace(
-        "page_size=20", "page_size=%d" % size)
-    return changed
-
-
 def _same_provider(entity, raw):
     assert (entity.id, entity.provider, entity.plugin_id, entity.plugin_unique_identifier) == (
         raw["id"], raw["provider"], raw["plugin_id"], raw["plugin_unique_identifier"])
@@ -393,7 +376,7 @@ def _same_provider(entity, raw):
 def check_list(r):
     r.serve()
     providers = r.client().fetch_agent_strategy_providers(T)
-    assert rr.request_problems(_with_page_size(r.exchange, 256), r.replay.received[0]) == []
+    assert rr.request_problems(with_page_size(r.exchange), r.replay.received[0]) == []
     assert len(providers) == len(r.data)
     for entity, raw in zip(providers, r.data):
         _same_provider(entity, raw)
@@ -416,17 +399,13 @@ def check_get_unknown(r):
     with pytest.raises(dpc.PluginNotFoundError) as info:
         r.client().fetch_agent_strategy_provider(T, provider)
     r.check_request()
-    [(error_type, message)] = r.error_layers()
-    assert info.value.error_type == error_type and info.value.code == -404
-    assert info.value.message.endswith("(the daemon: %s)" % message)
-    assert provider in info.value.message
+    r.check_not_found(info.value)
+    assert info.value.code == -404 and provider in info.value.message
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=["%s[%d]" % key for key in cases.keys()])
-def test_recorded_exchange(replay, key):  # noqa: F811
-    r = replayed(replay, key)
-    cases.table[key](r)
-    assert replay.pending == 0, "recorded answers left unsent"
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
+def test_recorded_exchange(replay, key):
+    run_case(cases, replay, key)
 
 
 def test_every_recorded_exchange_is_checked():
@@ -438,13 +417,7 @@ def test_every_recorded_exchange_is_checked():
 
 def test_recorded_manifest_declaration_parses():
     """The manifest the upload answered holds the same declaration the listing gives."""
-    manifest = rr.exchange("management", "install_echoagent.json", 0)["response"]["body"]["data"]
-    decoded = dpc.PluginDecodeResponse.from_dict(manifest)
-    declaration = _typed(dpc.AgentStrategyProviderDeclaration, decoded.manifest.agent_strategy)
+    decoded, declaration = recorded_declaration(
+        "install_echoagent.json", dpc.AgentStrategyProviderDeclaration, "agent_strategy")
     assert declaration.strategy("echo").parameter("query").required is True
     assert decoded.manifest.category == "agent-strategy"
-
-
-def _typed(cls, value):
-    """The declaration as ``cls`` (PluginDeclaration keeps it as a dict, or types it)."""
-    return value if isinstance(value, cls) else cls.from_dict(value)

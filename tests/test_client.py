@@ -17,12 +17,6 @@ PROVIDER = "acme/echo/echo"
 MISSING_ID = "acme/missing:1.0.0@" + "f" * 64
 
 
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as client:
-        yield client
-
-
 def _mgmt(tenant, suffix):
     return "/plugin/%s/management/%s" % (tenant, suffix)
 

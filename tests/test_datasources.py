@@ -9,20 +9,14 @@ import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
-from extensions_support import Cli, check_folder, install_echo, json_answer, replay, replayed  # noqa: F401
+from extensions_support import (Cli, case_id, check_folder, check_route_group, install_echo,
+                                 json_answer, recorded_declaration, run_case, with_page_size)
 from fake_daemon import FakePluginError, blob_chunks
-from helpers import make_client
 
 CLAIMED_FOLDERS = ("datasource",)
 DOCS, DRIVE, CRAWL = ("e2etest/echodocs/echodocs", "e2etest/echodrive/echodrive",
                       "e2etest/echocrawl/echocrawl")
 GOOD = {"api_key": "good"}
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as shared:
-        yield shared
 
 
 @pytest.fixture
@@ -280,10 +274,7 @@ def test_cli_browse_and_download(cli, daemon, tenant, sources, tmp_path):
 
 
 def test_routes_table_names_real_methods():
-    mine = [row for row in dpc.ROUTES if "datasource" in row[1] and row[1].startswith("/plugin/")]
-    assert len(mine) == 8
-    for _method, _path, name in mine:
-        assert callable(getattr(dpc.DifyPluginClient, name))
+    check_route_group("datasource", 8)
 
 
 # =============================================================================
@@ -442,10 +433,7 @@ def _same_provider(entity, raw):
 def check_list(r):
     r.serve()
     providers = r.client().fetch_datasource_providers(T)
-    expected = copy.deepcopy(r.exchange)  # the client asks for the largest page
-    expected["request"]["target"] = expected["request"]["target"].replace("page_size=20",
-                                                                          "page_size=256")
-    assert rr.request_problems(expected, r.replay.received[0]) == []
+    assert rr.request_problems(with_page_size(r.exchange), r.replay.received[0]) == []
     assert len(providers) == len(r.data) == 3
     for entity, raw in zip(providers, r.data):
         _same_provider(entity, raw)
@@ -465,16 +453,12 @@ def check_get_unknown(r):
     with pytest.raises(dpc.PluginNotFoundError) as info:
         r.client().fetch_datasource_provider(T, "ceocheck/echodocs/nope")
     r.check_request()
-    [(error_type, message)] = r.error_layers()
-    assert info.value.error_type == error_type and info.value.message.endswith(
-        "(the daemon: %s)" % message)
+    r.check_not_found(info.value)
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=["%s[%d]" % key for key in cases.keys()])
-def test_recorded_exchange(replay, key):  # noqa: F811
-    r = replayed(replay, key)
-    cases.table[key](r)
-    assert replay.pending == 0, "recorded answers left unsent"
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
+def test_recorded_exchange(replay, key):
+    run_case(cases, replay, key)
 
 
 def test_every_recorded_exchange_is_checked():
@@ -485,17 +469,11 @@ def test_every_recorded_exchange_is_checked():
                                   "install_echocrawl.json"])
 def test_recorded_manifest_declaration_parses(name):
     """The upload answers of the datasource plugins (0.6.10-routes/management/)."""
-    manifest = rr.exchange("management", name, 0)["response"]["body"]["data"]
-    decoded = dpc.PluginDecodeResponse.from_dict(manifest)
-    declaration = _typed(dpc.DatasourceProviderDeclaration, decoded.manifest.datasource)
+    decoded, declaration = recorded_declaration(name, dpc.DatasourceProviderDeclaration,
+                                                "datasource")
     assert declaration.provider_type in ("online_document", "online_drive", "website_crawl")
     assert declaration.datasources[0].parameters[0].name == "topic"
     assert decoded.manifest.category == "datasource"
-
-
-def _typed(cls, value):
-    """The declaration as ``cls`` (PluginDeclaration keeps it as a dict, or types it)."""
-    return value if isinstance(value, cls) else cls.from_dict(value)
 
 
 def test_wrong_credentials_are_not_repeated(client, daemon, tenant):

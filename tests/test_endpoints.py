@@ -12,21 +12,15 @@ import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
-from extensions_support import Cli, check_folder, install_echo, json_answer, replay, replayed  # noqa: F401
+from extensions_support import (Cli, case_id, check_folder, check_route_group, install_echo,
+                                 json_answer, recorded_declaration, run_case)
 from fake_daemon.routes import endpoints as fake_endpoints
 from fake_daemon.wire import _DaemonError
-from helpers import make_client
 
 CLAIMED_FOLDERS = ("endpoint",)
 PLUGIN = "e2etest/echoendpoint"
 SECRET = "secret-value-1"
 SETTINGS = {"api_key": SECRET, "greeting": "hi"}
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as shared:
-        yield shared
 
 
 @pytest.fixture
@@ -410,10 +404,7 @@ def test_cli_errors_and_exit_codes(cli, daemon, tenant, echo):
 
 
 def test_routes_table_names_real_methods():
-    mine = [row for row in dpc.ROUTES if "/endpoint/" in row[1]]
-    assert len(mine) == 7
-    for _method, _path, name in mine:
-        assert callable(getattr(dpc.DifyPluginClient, name))
+    check_route_group("/endpoint/", 7, prefix="/")
 
 
 # =============================================================================
@@ -587,15 +578,21 @@ def check_orphan_removed(r):
     assert rr.request_problems(r.exchange, received[3]) == []
 
 
+def _action(r):
+    """(the recorded action: enable, disable or remove; the client method that sends it)."""
+    action = r.exchange["request"]["path"].rsplit("/", 1)[1]
+    method = {"enable": "enable_endpoint", "disable": "disable_endpoint",
+              "remove": "delete_endpoint"}[action]
+    return action, getattr(r.client(), method)
+
+
 @cases("endpoint/disable_enable.json", 0, 3, 4)
 @cases("endpoint/inner_api_down.json", 7, 8, 10)
 @cases("endpoint/remove.json", 0)
 def check_action(r):
     r.serve()
-    action = r.exchange["request"]["path"].rsplit("/", 1)[1]
-    method = {"enable": "enable_endpoint", "disable": "disable_endpoint",
-              "remove": "delete_endpoint"}[action]
-    assert getattr(r.client(), method)(T, r.body["endpoint_id"]) is True
+    _, method = _action(r)
+    assert method(T, r.body["endpoint_id"]) is True
     r.check_request()
 
 
@@ -603,11 +600,9 @@ def check_action(r):
 @cases("endpoint/remove.json", 3)
 def check_action_error(r):
     r.serve()
-    action = r.exchange["request"]["path"].rsplit("/", 1)[1]
-    method = {"enable": "enable_endpoint", "disable": "disable_endpoint",
-              "remove": "delete_endpoint"}[action]
+    action, method = _action(r)
     with pytest.raises(dpc.PluginDaemonError) as info:
-        getattr(r.client(), method)(T, r.body["endpoint_id"])
+        method(T, r.body["endpoint_id"])
     r.check_request()
     r.check_error(info.value, dpc.PluginDaemonNotFoundError if action != "remove"
                   else dpc.PluginDaemonInternalServerError)
@@ -701,11 +696,9 @@ def _check_envelope_error(r, content, response):
     }[r.error_layers()[0][0]])
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=["%s[%d]" % key for key in cases.keys()])
-def test_recorded_exchange(replay, key):  # noqa: F811
-    r = replayed(replay, key)
-    cases.table[key](r)
-    assert replay.pending == 0, "recorded answers left unsent"
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
+def test_recorded_exchange(replay, key):
+    run_case(cases, replay, key)
 
 
 def test_every_recorded_exchange_is_checked():
@@ -714,10 +707,7 @@ def test_every_recorded_exchange_is_checked():
 
 def test_recorded_manifest_declaration_parses():
     """The upload answer of the endpoint plugin (0.6.10-routes/management/)."""
-    manifest = rr.exchange("management", "install_echoendpoint.json", 0)["response"]["body"]["data"]
-    decoded = dpc.PluginDecodeResponse.from_dict(manifest)
-    value = decoded.manifest.endpoint
-    declaration = (value if isinstance(value, dpc.EndpointProviderDeclaration)
-                   else dpc.EndpointProviderDeclaration.from_dict(value))
+    _, declaration = recorded_declaration("install_echoendpoint.json",
+                                          dpc.EndpointProviderDeclaration, "endpoint")
     assert [e.path for e in declaration.endpoints][:2] == ["/echo", "/echo/<path:rest>"]
     assert declaration.secret_settings() == ["api_key"]

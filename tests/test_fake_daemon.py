@@ -173,6 +173,18 @@ def raw_request(method, path, body=b"", headers=()):
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def read_until_closed(sock):
+    """Everything the server writes on ``sock`` until it closes the connection."""
+    received = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            break
+        received += data
+    sock.close()
+    return received
+
+
 def invoke_body(provider="echo", tool="echo", params=None):
     return json.dumps({"user_id": "u1", "conversation_id": None, "app_id": None, "message_id": None,
                        "data": {"provider": provider, "tool": tool, "credentials": {"api_key": "sk"},
@@ -476,14 +488,7 @@ def test_invoke_over_http_1_0_is_close_delimited(daemon, client, tenant):
     sock.sendall(("POST /plugin/%s/dispatch/tool/invoke HTTP/1.0\r\nX-Api-Key: %s\r\nX-Plugin-ID: acme/echo\r\n"
                   "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                   % (tenant, daemon.key, len(body))).encode() + body)
-    received = b""
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            break
-        received += data
-    sock.close()
-    head, _, payload = received.partition(b"\r\n\r\n")
+    head, _, payload = read_until_closed(sock).partition(b"\r\n\r\n")
     assert b"Transfer-Encoding" not in head and b"text/event-stream" in head
     assert payload.startswith(b"data: {") and payload.endswith(b"\n\n")
 
@@ -923,14 +928,7 @@ def test_overrides_take_over_requests(daemon, client, tenant):
     sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
     sock.sendall(raw_request("POST", "/plugin/%s/dispatch/tool/invoke" % tenant, invoke_body(),
                              [("X-Api-Key", daemon.key)]))
-    received = b""
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            break
-        received += data
-    sock.close()
-    assert received.endswith(b'data: {"code":0')
+    assert read_until_closed(sock).endswith(b'data: {"code":0')
     daemon.remove_overrides()
     assert client.call("GET", MGMT % tenant + "/list?page=1&page_size=1")[0] == 200
 

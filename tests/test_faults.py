@@ -21,12 +21,6 @@ UPLOAD = r"/install/upload/package$"
 
 
 @pytest.fixture
-def client(daemon):
-    with make_client(daemon.url, daemon.key) as client:
-        yield client
-
-
-@pytest.fixture
 def installed(client, daemon, tenant):
     """The sample plugin installed for ``tenant``."""
     return install_sample(client, daemon, tenant)

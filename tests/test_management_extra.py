@@ -10,7 +10,6 @@ included; management/models_list.json belongs to the models group's tests.
 
 import hashlib
 import http.client
-import io
 import json
 import os
 import urllib.parse
@@ -19,18 +18,13 @@ import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
+from extensions_support import case_id, check_folder, run_case, run_cli as run
 from fake_daemon import sample_plugin
-from helpers import KEY, install_sample, last_request, make_client
+from helpers import install_sample, last_request, make_client
 
 CLAIMED_FOLDERS = ("management", "debugging", "asset")
 #: Files of the claimed folders that another test module checks.
 CHECKED_ELSEWHERE = ("management/models_list.json",)
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as client:
-        yield client
 
 
 def _model_plugin(name):
@@ -246,16 +240,6 @@ def test_extract_asset(client, daemon, tenant):
 # --- the command line ---------------------------------------------------------------
 
 
-def run(daemon, tenant, *argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = dpc.main(list(argv), environ={"DIFY_PLUGIN_DAEMON_URL": daemon.url,
-                                         "DIFY_PLUGIN_DAEMON_KEY": KEY,
-                                         "DIFY_PLUGIN_TENANT_ID": tenant, "HOME": "/nonexistent"},
-                    stdin=io.StringIO(), stdout=out, stderr=err)
-    assert KEY not in out.getvalue() + err.getvalue()
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_debug_key(daemon, client, tenant):
     key = client.get_debugging_key(tenant)
     code, out, err = run(daemon, tenant, "debug-key")
@@ -302,15 +286,6 @@ def test_cli_asset(daemon, client, tenant, tmp_path, monkeypatch):
 # =============================================================================
 
 cases = rr.Cases()
-
-
-@pytest.fixture(scope="module")
-def replay():
-    server = rr.RouteReplay()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _query(rec):
@@ -551,16 +526,11 @@ def _extract_asset_without_slash(rec):
     rec.check_request()
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=lambda key: "%s[%d]" % key)
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
 def test_recorded_exchange(replay, key, tmp_path):
-    replay.reset()
-    recorded = rr.Replayed(replay, key)
-    recorded.tmp_dir = str(tmp_path)
-    cases.table[key](recorded)
-    assert replay.pending == 0, "the recorded exchange was never requested"
+    run_case(cases, replay, key, str(tmp_path))
 
 
 def test_every_recorded_exchange_is_checked():
-    missing, unknown = cases.unchecked(CLAIMED_FOLDERS, CHECKED_ELSEWHERE)
-    assert missing == [] and unknown == []
+    check_folder(cases, CLAIMED_FOLDERS, elsewhere=CHECKED_ELSEWHERE)
     assert len(INSTALL_FILES) == 8

@@ -8,8 +8,8 @@ checks, credential masking, the first-token timeout, streamed speech-to-text bod
 LLM polling.
 
 Part 2 replays every exchange of ``tests/transcripts/0.6.10-routes/model/`` and of the
-model files of ``management/`` on loopback, byte for byte as the daemon sent them: the
-client's request must be the recorded one, and the answer must come out as the daemon
+model files of ``management/`` on loopback (tests/route_replay.py), as the daemon sent
+them: the client's request must be the recorded one, and the answer must come out as the daemon
 meant it (the recorded values in typed entities, the typed error its error_type names,
 the recorded chunks of a stream).
 """
@@ -17,18 +17,18 @@ the recorded chunks of a stream).
 import binascii
 import collections
 import decimal
-import http.server
 import json
 import os
-import socketserver
 import sys
-import threading
 import time
 import uuid
 
 import pytest
 
 import dify_plugin_client as dpc
+import route_replay as rr
+import transcript_replay as tr
+from extensions_support import with_page_size
 from fake_daemon import FakePluginError
 from helpers import KEY, last_request, make_client
 
@@ -36,7 +36,6 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TESTS_DIR, "e2e"))
 import build_plugin  # noqa: E402  (stdlib only; builds the offline test plugins)
 
-ROUTES_DIR = os.path.join(TESTS_DIR, "transcripts", "0.6.10-routes")
 PLUGIN = "e2etest/echomodel"
 PROVIDER = "echomodel"
 GOOD = {"api_key": "good"}
@@ -46,12 +45,6 @@ USER = "user-1"
 # =============================================================================
 # Part 1: against the fake daemon
 # =============================================================================
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as shared:
-        yield shared
 
 
 @pytest.fixture
@@ -1122,21 +1115,15 @@ CLAIMED_FILES = ("management/models_list.json", "management/install_echomodel.js
 # management/models_bindings.json is the tools_extras group's (list_model_plugin_bindings).
 
 
-def _recordings():
-    """{"model/llm_invoke_stream": recording, ...} for every claimed file."""
-    names = ["%s/%s" % (folder, name[:-5]) for folder in CLAIMED_FOLDERS
-             for name in sorted(os.listdir(os.path.join(ROUTES_DIR, folder)))
-             if name.endswith(".json")] + [name[:-5] for name in CLAIMED_FILES]
-    found = collections.OrderedDict()
-    for name in names:
-        with open(os.path.join(ROUTES_DIR, name + ".json"), encoding="utf-8") as handle:
-            found[name] = json.load(handle)
-    return found
+def _claimed_exchanges():
+    """Every ``(folder/file, index)`` checked here, e.g. ("model/llm_invoke_stream", 0)."""
+    keys = [key for folder in CLAIMED_FOLDERS for key in rr.exchange_keys(folder)]
+    keys += [(name, index) for name in CLAIMED_FILES
+             for index in range(len(rr.recording(*name.split("/"))["exchanges"]))]
+    return [(name[:-len(".json")], index) for name, index in keys]
 
 
-RECORDINGS = _recordings()
-EXCHANGES = [(name, index) for name, recording in RECORDINGS.items()
-             for index in range(len(recording["exchanges"]))]
+EXCHANGES = _claimed_exchanges()
 
 
 class Recorded(object):
@@ -1144,7 +1131,8 @@ class Recorded(object):
 
     def __init__(self, name, index):
         self.id = "%s[%d]" % (name, index)
-        self.raw = RECORDINGS[name]["exchanges"][index]
+        folder, _, file_name = name.partition("/")
+        self.raw = rr.exchange(folder, file_name + ".json", index)
         self.request = self.raw["request"]
         self.response = self.raw["response"]
         self.headers = self.request["headers"]
@@ -1159,71 +1147,6 @@ class Recorded(object):
 
     def events(self):
         return [event["data"] for event in self.response.get("sse_events") or []]
-
-
-# --- the replay server ------------------------------------------------------------------
-
-
-class _ReplayHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        owner = self.server.owner
-        owner.received.append((self.command, self.path, dict(self.headers.items()), body))
-        if not owner.queue:
-            self.close_connection = True
-            self.wfile.write(b"HTTP/1.1 500 Unexpected\r\nContent-Length: 0\r\n\r\n")
-            return
-        self.wfile.write(_response_bytes(owner.queue.popleft()))
-
-    do_GET = do_POST = _answer
-
-
-def _response_bytes(recorded):
-    """The response as the daemon wrote it: status, Content-Type, and the body with its
-    recorded framing (an SSE stream chunked one event per chunk)."""
-    response = recorded.response
-    head = ["HTTP/1.1 %d %s" % (response["status"], response["reason"]),
-            "Content-Type: %s" % response["content_type"], "Date: " + response["headers"][1][1]]
-    if response["body_kind"] == "sse":
-        pieces = [event + "\n\n" for event in response["body_raw"].split("\n\n") if event]
-    else:
-        pieces = [json.dumps(response["body"], ensure_ascii=False, separators=(",", ":"))]
-    payloads = [piece.encode("utf-8") for piece in pieces]
-    chunked = any(name == "Transfer-Encoding" for name, _ in response["headers"])
-    if chunked:
-        head.append("Transfer-Encoding: chunked")
-        body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in payloads) + b"0\r\n\r\n"
-    else:
-        body = b"".join(payloads)
-        head.append("Content-Length: %d" % len(body))
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-
-
-class _ReplayServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-@pytest.fixture(scope="module")
-def replay():
-    server = _ReplayServer(("127.0.0.1", 0), _ReplayHandler)
-    server.owner = server
-    server.queue = collections.deque()
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    server.url = "http://127.0.0.1:%d" % server.server_address[1]
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- what the client is asked to do for each recorded request ---------------------------
@@ -1348,11 +1271,8 @@ NOT_SENT_AS_RECORDED = {
     "management/models_list[1]": ("page_size 0 (fetch_model_providers pages by 256)", None,
                                   "management/models_list[0]"),
 }
-#: The recorded request, sent by the client with a difference it is meant to have.
-EXPECTED_DIFFERENCES = {
-    "management/models_list[0]": {"page_size": "256"},  # all pages, 256 a page
-    "management/models_list[2]": {"page_size": "256"},
-}
+#: Recorded listings the client sends asking for 256 a page (it reads every page).
+ALL_PAGES = {"management/models_list[0]", "management/models_list[2]"}
 #: Exchanges recorded with a wrong X-Api-Key.
 WRONG_KEY = {"model/llm_invoke_plugin_id_and_auth_errors[5]"}
 
@@ -1380,18 +1300,8 @@ def _masked(text, credentials):
     return text
 
 
-def _error_layers(message):
-    """(error_type, message) of each JSON layer of a daemon error message, outermost first."""
-    layers = []
-    while isinstance(message, str) and message.startswith("{"):
-        decoded = json.loads(message)
-        layers.append((decoded.get("error_type"), decoded.get("message")))
-        message = decoded.get("message")
-    return layers
-
-
 def check_error(rec, error, envelope, status):
-    layers = _error_layers(envelope["message"])
+    layers = tr.error_layers(envelope["message"])
     outer = layers[0][0]
     assert error.code == envelope["code"] and error.http_status == status
     assert error.error_type == outer
@@ -1476,46 +1386,6 @@ def _credentials_hidden(value):
 # --- the tests -----------------------------------------------------------------------------
 
 
-def _compare_request(rec, received, expect=None):
-    method, target, headers, body = received
-    problems = []
-    path, _, query = target.partition("?")
-    if method != rec.request["method"]:
-        problems.append("method %s" % method)
-    if path != rec.request["path"]:
-        problems.append("path %s, recorded %s" % (path, rec.request["path"]))
-    sent_query = dict(pair.split("=", 1) for pair in query.split("&")) if query else {}
-    recorded_query = dict((key, str(value)) for key, value in rec.request["query"].items())
-    recorded_query.update(expect or {})
-    if sent_query != recorded_query:
-        problems.append("query %r, recorded %r" % (sent_query, recorded_query))
-    for name in ("X-Plugin-ID",):
-        if headers.get(name) != rec.headers.get(name):
-            problems.append("%s %r, recorded %r" % (name, headers.get(name), rec.headers.get(name)))
-    recorded_type = (rec.headers.get("Content-Type") or "").split(";")[0]
-    if (headers.get("Content-Type") or "").split(";")[0] != recorded_type:
-        problems.append("Content-Type %r" % headers.get("Content-Type"))
-    if not headers.get("X-Api-Key"):
-        problems.append("no X-Api-Key")
-    recorded_body = rec.request.get("body")
-    if recorded_type == "application/json":
-        if json.loads(body.decode("utf-8")) != recorded_body:
-            problems.append("body %s, recorded %s" % (body[:2000], json.dumps(recorded_body)))
-    elif recorded_type == "multipart/form-data":
-        fields = recorded_body["multipart_form"]
-        for field in fields:
-            needle = 'name="%s"' % field["name"]
-            if needle.encode() not in body:
-                problems.append("no multipart field %s" % field["name"])
-            if "filename" in field and ('filename="%s"' % field["filename"]).encode() not in body:
-                problems.append("file name is not %s" % field["filename"])
-            if "value" in field and ("\r\n\r\n%s\r\n" % field["value"]).encode() not in body:
-                problems.append("field %s is not %s" % (field["name"], field["value"]))
-    elif body:
-        problems.append("a body was sent; none was recorded")
-    return problems
-
-
 @pytest.mark.parametrize("name,index", EXCHANGES, ids=["%s[%d]" % e for e in EXCHANGES])
 def test_recorded_exchange(replay, tmp_path, name, index):
     rec = Recorded(name, index)
@@ -1527,9 +1397,8 @@ def test_recorded_exchange(replay, tmp_path, name, index):
         with open(upload_path, "wb") as handle:
             handle.write(build_plugin.build(plugin="echomodel")[:part["size"]].ljust(
                 part["size"], b"\0"))
-    with dpc.DifyPluginClient(dpc.PluginConfig(url=replay.url, key=key, timeout=10.0)) as client:
-        replay.received = []
-        replay.queue.clear()
+    replay.reset()
+    with make_client(replay, key) as client:
         special = NOT_SENT_AS_RECORDED.get(rec.id)
         if special is not None:
             why, refused_changes, stand_in = special
@@ -1538,17 +1407,18 @@ def test_recorded_exchange(replay, tmp_path, name, index):
                     _dispatch_call(client, rec, **refused_changes)()
                 assert replay.received == [], why
             sender = _recorded(stand_in)
-            replay.queue.append(rec)
+            replay.serve(rec.raw)
             value, error = _gather(call_for(client, sender, upload_path))
             [received] = replay.received
-            assert received[1].split("?")[0] == rec.request["path"] and received[0] == "POST" \
+            assert received.path == rec.request["path"] and received.method == "POST" \
                 or rec.route == "management/models"
         else:
-            replay.queue.append(rec)
+            replay.serve(rec.raw)
             value, error = _gather(call_for(client, rec, upload_path))
             [received] = replay.received
-            assert _compare_request(rec, received, EXPECTED_DIFFERENCES.get(rec.id)) == [], rec.id
-    assert not replay.queue
+            expected = with_page_size(rec.raw) if rec.id in ALL_PAGES else rec.raw
+            assert rr.request_problems(expected, received) == [], rec.id
+    assert replay.pending == 0
     response = rec.response
     if response["body_kind"] == "sse":
         events = rec.events()
@@ -1575,24 +1445,16 @@ def test_every_claimed_exchange_is_checked():
     """Every exchange of the claimed folders and files has its own test above (which fails
     unless the request and the answer check out), every route has a call, and the tables
     name only exchanges that exist."""
-    on_disk = []
-    for folder in CLAIMED_FOLDERS:
-        for file_name in sorted(os.listdir(os.path.join(ROUTES_DIR, folder))):
-            if file_name.endswith(".json"):
-                name = "%s/%s" % (folder, file_name[:-5])
-                with open(os.path.join(ROUTES_DIR, name + ".json"), encoding="utf-8") as handle:
-                    count = len(json.load(handle)["exchanges"])
-                on_disk.extend("%s[%d]" % (name, index) for index in range(count))
-    for file_name in CLAIMED_FILES:
-        with open(os.path.join(ROUTES_DIR, file_name), encoding="utf-8") as handle:
-            count = len(json.load(handle)["exchanges"])
-        on_disk.extend("%s[%d]" % (file_name[:-5], index) for index in range(count))
+    folders = sorted(set(CLAIMED_FOLDERS) | {name.split("/")[0] for name in CLAIMED_FILES})
+    on_disk = ["%s[%d]" % (name[:-len(".json")], index) for folder in folders
+               for name, index in rr.exchange_keys(folder)
+               if folder in CLAIMED_FOLDERS or name in CLAIMED_FILES]
     parametrized = ["%s[%d]" % exchange for exchange in EXCHANGES]
     assert sorted(on_disk) == sorted(parametrized) and len(on_disk) > 60
     with dpc.DifyPluginClient(dpc.PluginConfig(url="http://127.0.0.1:9", key=KEY)) as client:
         for exchange_id in parametrized:
             call_for(client, _recorded(exchange_id), "x.difypkg")  # raises for an unknown route
-    for table in (NOT_SENT_AS_RECORDED, EXPECTED_DIFFERENCES):
+    for table in (NOT_SENT_AS_RECORDED, ALL_PAGES):
         assert set(table) <= set(parametrized)
     for _, _, stand_in in NOT_SENT_AS_RECORDED.values():
         assert stand_in in parametrized and stand_in not in NOT_SENT_AS_RECORDED

@@ -50,6 +50,7 @@ import dify_plugin_client as dpc
 from fake_daemon import FakeDaemon, FakePluginError, blob_chunks, go_json, sample_plugin
 from faultkit import (Gate, abort, free_port, ok_envelope, raw_response, read_request_body,
                       write_raw)
+from helpers import Run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -738,14 +739,6 @@ def test_reprs_never_show_the_key(daemon, client):
 # =============================================================================
 # The CLI: every command failing, --debug, --json, config, in process
 # =============================================================================
-
-
-class Run(object):
-    def __init__(self, code, out, err):
-        self.code, self.out, self.err = code, out, err
-
-    def __repr__(self):
-        return "Run(code=%r, out=%r, err=%r)" % (self.code, self.out[-400:], self.err[-400:])
 
 
 @pytest.fixture

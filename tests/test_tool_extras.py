@@ -8,15 +8,15 @@ folders is served on loopback and checked (``test_every_recorded_exchange_is_che
 
 import base64
 import binascii
-import io
 import json
 
 import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
+from extensions_support import case_id, check_folder, run_case, run_cli as run
 from fake_daemon import FakePluginError, build_package
-from helpers import KEY, install_sample, last_request, make_client
+from helpers import install_sample, last_request
 
 CLAIMED_FOLDERS = ("tool", "oauth", "dynamic_select")
 
@@ -24,12 +24,6 @@ PROVIDER = "acme/echo/echo"
 OAUTH_PLUGIN = "acme/oauthy"
 TRIGGER_PLUGIN = "acme/hooky"
 SECRETS = {"client_id": "my-client", "client_secret": "s3cret-value"}
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as client:
-        yield client
 
 
 @pytest.fixture
@@ -323,15 +317,6 @@ def test_trigger_oauth(client, daemon, tenant, hooky):
 # --- the command line ---------------------------------------------------------------
 
 
-def run(daemon, tenant, *argv, stdin=""):
-    out, err = io.StringIO(), io.StringIO()
-    code = dpc.main(list(argv), environ={"DIFY_PLUGIN_DAEMON_URL": daemon.url,
-                                         "DIFY_PLUGIN_DAEMON_KEY": KEY,
-                                         "DIFY_PLUGIN_TENANT_ID": tenant, "HOME": "/nonexistent"},
-                    stdin=io.StringIO(stdin), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_tools_validate(daemon, tenant, installed):
     def check(call):
         if call.data["credentials"].get("api_key") != "good":
@@ -372,15 +357,6 @@ def test_cli_tools_validate_errors(daemon, tenant, installed):
 cases = rr.Cases()
 ECHOTOOL = "ceocheck/echotool/echotool"
 _CONTEXT_KEYS = ("conversation_id", "app_id", "message_id")
-
-
-@pytest.fixture(scope="module")
-def replay():
-    server = rr.RouteReplay()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _data(rec):
@@ -596,13 +572,10 @@ def _options_without_credentials(rec):
     rec.check_request()
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=lambda key: "%s[%d]" % key)
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
 def test_recorded_exchange(replay, key):
-    replay.reset()
-    cases.table[key](rr.Replayed(replay, key))
-    assert replay.pending == 0, "the recorded exchange was never requested"
+    run_case(cases, replay, key)
 
 
 def test_every_recorded_exchange_is_checked():
-    missing, unknown = cases.unchecked(CLAIMED_FOLDERS)
-    assert missing == [] and unknown == []
+    check_folder(cases, CLAIMED_FOLDERS)

@@ -13,12 +13,6 @@ PROVIDER = "acme/echo/echo"
 
 
 @pytest.fixture
-def client(daemon):
-    with make_client(daemon) as client:
-        yield client
-
-
-@pytest.fixture
 def installed(client, tenant):
     return install_sample(client, tenant)
 

@@ -113,21 +113,6 @@ def key_for(exchange):
 # =============================================================================
 
 
-def unwrap(message):
-    """[(error_type, message)] from the outer layer inwards (the daemon's JSON-in-JSON)."""
-    layers = []
-    while isinstance(message, str) and message.strip().startswith("{"):
-        try:
-            decoded = json.loads(message)
-        except ValueError:
-            break
-        if not isinstance(decoded, dict):
-            break
-        layers.append((decoded.get("error_type"), decoded.get("message")))
-        message = decoded.get("message")
-    return layers
-
-
 def error_class(error_type, code):
     """The module's class for a daemon error_type: the public class of the same name."""
     cls = getattr(dpc, error_type or "", None)
@@ -141,7 +126,7 @@ def error_class(error_type, code):
 class ExpectedError:
     def __init__(self, code, message, status):
         self.code, self.status = code, status
-        layers = unwrap(message)
+        layers = tr.error_layers(message)
         self.error_type, self.message = layers[0] if layers else (None, message)
         self.cls = error_class(self.error_type, code)
         self.invoke_type = self.invoke_message = None

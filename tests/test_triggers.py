@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import dify_plugin_client as dpc
 import route_replay as rr
-from extensions_support import Cli, check_folder, install_echo, replay, replayed  # noqa: F401
+from extensions_support import (Cli, case_id, check_folder, check_route_group, install_echo,
+                                 recorded_declaration, run_case, with_page_size)
 from fake_daemon import FakePluginError
-from helpers import make_client
 
 CLAIMED_FOLDERS = ("trigger",)
 PROVIDER = "e2etest/echotrigger/echotrigger"
@@ -27,12 +27,6 @@ SUBSCRIPTION = {"endpoint": "https://hooks.example/t", "expires_at": 1900000000,
 WEBHOOK = dpc.RawHttpRequest("POST", "/t?src=x", [("Host", "hooks.example"),
                                                   ("Content-Type", "application/json")],
                              b'{"kind": "push"}')
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as shared:
-        yield shared
 
 
 @pytest.fixture
@@ -409,10 +403,7 @@ def test_cli_dispatch_and_invoke_event(cli, daemon, tenant, trigger, tmp_path):
 
 
 def test_routes_table_names_real_methods():
-    mine = [row for row in dpc.ROUTES if "trigger" in row[1] and row[1].startswith("/plugin/")]
-    assert len(mine) == 8
-    for _method, _path, name in mine:
-        assert callable(getattr(dpc.DifyPluginClient, name))
+    check_route_group("trigger", 8)
 
 
 # =============================================================================
@@ -580,10 +571,7 @@ def _same_provider(entity, raw):
 def check_list(r):
     r.serve()
     providers = r.client().fetch_trigger_providers(T)
-    expected = copy.deepcopy(r.exchange)  # the client asks for the largest page
-    expected["request"]["target"] = expected["request"]["target"].replace("page_size=20",
-                                                                          "page_size=256")
-    assert rr.request_problems(expected, r.replay.received[0]) == []
+    assert rr.request_problems(with_page_size(r.exchange), r.replay.received[0]) == []
     [provider] = providers
     _same_provider(provider, r.data[0])
 
@@ -602,16 +590,12 @@ def check_get_unknown(r):
     with pytest.raises(dpc.PluginNotFoundError) as info:
         r.client().fetch_trigger_provider(T, "ceocheck/echotrigger/nope")
     r.check_request()
-    [(error_type, message)] = r.error_layers()
-    assert info.value.error_type == error_type and info.value.message.endswith(
-        "(the daemon: %s)" % message)
+    r.check_not_found(info.value)
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=["%s[%d]" % key for key in cases.keys()])
-def test_recorded_exchange(replay, key):  # noqa: F811
-    r = replayed(replay, key)
-    cases.table[key](r)
-    assert replay.pending == 0, "recorded answers left unsent"
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
+def test_recorded_exchange(replay, key):
+    run_case(cases, replay, key)
 
 
 def test_every_recorded_exchange_is_checked():
@@ -620,15 +604,9 @@ def test_every_recorded_exchange_is_checked():
 
 def test_recorded_manifest_declaration_parses():
     """The upload answer of the trigger plugin (0.6.10-routes/management/)."""
-    manifest = rr.exchange("management", "install_echotrigger.json", 0)["response"]["body"]["data"]
-    decoded = dpc.PluginDecodeResponse.from_dict(manifest)
-    declaration = _typed(dpc.TriggerProviderDeclaration, decoded.manifest.trigger)
+    decoded, declaration = recorded_declaration("install_echotrigger.json",
+                                                dpc.TriggerProviderDeclaration, "trigger")
     assert declaration.event("ping") is not None and decoded.manifest.category == "trigger"
-
-
-def _typed(cls, value):
-    """The declaration as ``cls`` (PluginDeclaration keeps it as a dict, or types it)."""
-    return value if isinstance(value, cls) else cls.from_dict(value)
 
 
 def test_a_bare_lf_head_ends_at_its_own_blank_line():

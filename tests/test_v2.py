@@ -9,7 +9,6 @@ view's dispatcher directly, as the methods of those groups do.
 """
 
 import base64
-import io
 import json
 import os
 import uuid
@@ -18,8 +17,9 @@ import pytest
 
 import dify_plugin_client as dpc
 import route_replay as rr
+from extensions_support import case_id, check_folder, run_case, run_cli as run
 from fake_daemon import DispatchRoute, Field, sample_plugin
-from helpers import KEY, install_sample, last_request, make_client
+from helpers import install_sample, last_request
 
 CLAIMED_FOLDERS = ("v2",)
 PROVIDER = "acme/echo/echo"
@@ -28,12 +28,6 @@ PROVIDER = "acme/echo/echo"
 @dpc._entity
 class AnyChunk(dpc._Entity):
     """A chunk whose entity another route group defines: kept whole in ``extra``."""
-
-
-@pytest.fixture
-def client(daemon):
-    with make_client(daemon) as client:
-        yield client
 
 
 @pytest.fixture
@@ -185,15 +179,6 @@ def test_view_shares_connections_not_declarations(client, daemon, running, tenan
     assert [p.plugin_id for p in view.list_plugins(tenant)] == ["acme/echo"]  # tenant routes
 
 
-def run(daemon, tenant, *argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = dpc.main(list(argv), environ={"DIFY_PLUGIN_DAEMON_URL": daemon.url,
-                                         "DIFY_PLUGIN_DAEMON_KEY": KEY,
-                                         "DIFY_PLUGIN_TENANT_ID": tenant, "HOME": "/nonexistent"},
-                    stdin=io.StringIO(), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_invoke_identifier(daemon, running, stranger):
     code, out, err = run(daemon, stranger, "invoke", "--identifier", running, "--user", "u1",
                          "--provider", PROVIDER, "--tool", "echo", "--params", '{"text": "v2"}')
@@ -214,15 +199,6 @@ def test_cli_invoke_identifier(daemon, running, stranger):
 
 cases = rr.Cases()
 ECHOMODEL = "ceocheck/echomodel"
-
-
-@pytest.fixture(scope="module")
-def replay():
-    server = rr.RouteReplay()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _identifier(rec):
@@ -401,18 +377,13 @@ def _invoke_uploaded(rec):
     rec.check_request(null_keys_dropped=("conversation_id", "app_id", "message_id"))
 
 
-@pytest.mark.parametrize("key", cases.keys(), ids=lambda key: "%s[%d]" % key)
+@pytest.mark.parametrize("key", cases.keys(), ids=case_id)
 def test_recorded_exchange(replay, key, tmp_path):
-    replay.reset()
-    recorded = rr.Replayed(replay, key)
-    recorded.tmp_dir = str(tmp_path)
-    cases.table[key](recorded)
-    assert replay.pending == 0, "the recorded exchange was never requested"
+    run_case(cases, replay, key, str(tmp_path))
 
 
 def test_every_recorded_exchange_is_checked():
-    missing, unknown = cases.unchecked(CLAIMED_FOLDERS)
-    assert missing == [] and unknown == []
+    check_folder(cases, CLAIMED_FOLDERS)
 
 
 def test_a_view_names_the_v2_route_when_a_stream_ends_without_a_result(client, daemon,

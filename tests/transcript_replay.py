@@ -170,6 +170,24 @@ def exchange(release, scenario, index):
     return load_release(release)[scenario][index]
 
 
+def error_layers(message, fields=("error_type", "message")):
+    """The layers of a daemon error message, outer layer first: the daemon writes an error
+    as JSON ``{"error_type", "message", "args"}`` in its envelope's message, and a plugin's
+    error as such JSON in the message of its own. Each layer as the tuple of its
+    ``fields``; a message that is not such JSON ends the layers."""
+    layers = []
+    while isinstance(message, str) and message.lstrip().startswith("{"):
+        try:
+            decoded = json.loads(message)
+        except ValueError:
+            break
+        if not isinstance(decoded, dict) or "error_type" not in decoded:
+            break
+        layers.append(tuple(decoded.get(field) for field in fields))
+        message = decoded.get("message")
+    return layers
+
+
 def recorded_tenants(release):
     """Every tenant id (UUIDs only) that appears in a path of the release."""
     found = []
@@ -217,6 +235,9 @@ class TenantMap:
 
 
 class ReceivedRequest:
+    """One request a replay server got: its path unquoted, its query parsed, its headers
+    in order, and whether its body came chunked."""
+
     def __init__(self, method, target, headers, body, chunked):
         self.method = method
         self.target = target
@@ -268,7 +289,8 @@ def parse_multipart(body, content_type):
     return parts
 
 
-def _disposition(headers_text):
+def disposition(headers_text):
+    """(name, filename) of a multipart part, from its headers (None for what is absent)."""
     name = re.search(r'name="([^"]*)"', headers_text)
     filename = re.search(r'filename="([^"]*)"', headers_text)
     return (name.group(1) if name else None, filename.group(1) if filename else None)
@@ -313,7 +335,7 @@ def upload_payload(exchange_):
     """
     parts = recorded_parts(exchange_)
     for headers, length, _sha, content in parts:
-        name, filename = _disposition(headers)
+        name, filename = disposition(headers)
         if filename is not None:
             if content is not None:
                 return name, filename, content, True
@@ -323,7 +345,7 @@ def upload_payload(exchange_):
 
 def verify_signature_value(exchange_):
     for headers, _length, _sha, content in recorded_parts(exchange_):
-        name, filename = _disposition(headers)
+        name, filename = disposition(headers)
         if name == "verify_signature" and filename is None:
             return content.decode("utf-8") if content is not None else None
     return None
@@ -425,9 +447,9 @@ def _compare_multipart(exchange_, received):
         return ["%d multipart parts, recorded %d" % (len(sent), len(expected))]
     for index, ((sent_head, content), (head, length, sha, recorded_content)) in enumerate(
             zip(sent, expected)):
-        if _disposition(sent_head) != _disposition(head):
-            problems.append("part %d is %r, recorded %r" % (index, _disposition(sent_head),
-                                                           _disposition(head)))
+        if disposition(sent_head) != disposition(head):
+            problems.append("part %d is %r, recorded %r" % (index, disposition(sent_head),
+                                                           disposition(head)))
         sent_type = re.search(r"Content-Type: *(\S+)", sent_head)
         recorded_type = re.search(r"Content-Type: *(\S+)", head)
         if (sent_type and sent_type.group(1)) != (recorded_type and recorded_type.group(1)):
@@ -495,9 +517,12 @@ def response_bytes(exchange_, tenants):
     return head_bytes, chunks, chunked
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class ReplayHandler(http.server.BaseHTTPRequestHandler):
+    """The request loop of the replay servers (this module's and route_replay's): HTTP/1.1,
+    nothing logged, each request answered whole by ``_answer`` (its body read with
+    ``_read_body``); a client that hangs up just ends its connection."""
+
     protocol_version = "HTTP/1.1"
-    server_version = "replay"
 
     def log_message(self, *args):  # quiet
         pass
@@ -515,7 +540,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, OSError):
             self.close_connection = True
 
+    def _answer(self):
+        raise NotImplementedError
+
     def _read_body(self):
+        """(the request body, whether it came chunked)."""
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
             pieces = []
             while True:
@@ -529,6 +558,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline(65537)
         length = int(self.headers.get("Content-Length") or 0)
         return (self.rfile.read(length) if length else b""), False
+
+
+class _Handler(ReplayHandler):
+    server_version = "replay"
 
     def _answer(self):
         body, chunked = self._read_body()
