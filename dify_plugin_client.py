@@ -10003,13 +10003,7 @@ def _cmd_invoke(ctx: _Context) -> int:
         client = client.by_identifier(args.identifier)
     parameters = _read_json_argument(args.params, "--params", ctx.stdin)
     credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
-    if args.output_dir:
-        try:
-            os.makedirs(args.output_dir, exist_ok=True)
-        except OSError as exc:
-            raise InvalidArgumentError("--output-dir %s cannot be made: %s"
-                                       % (args.output_dir, _os_error_text(exc)),
-                                       argument="--output-dir") from None
+    _make_output_dir(args.output_dir)
     if not args.no_cast:
         _refuse_unknown_parameters(client, tenant, args.provider, args.tool, parameters)
     stream = client.invoke(tenant, args.user, args.provider, args.tool, credentials, parameters,
@@ -11177,10 +11171,20 @@ def _json_option(ctx: _Context, value: Optional[str], flag: str) -> Dict[str, An
     return _read_json_argument(value, flag, ctx.stdin)
 
 
-def _check_output_dir(path: Optional[str]) -> None:
-    if path and not os.path.isdir(path):
+def _make_output_dir(path: Optional[str]) -> None:
+    """--output-dir: made (with its parents) if it is not there yet; a file in its place,
+    or a directory that cannot be made, is a usage error."""
+    if not path:
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
         raise InvalidArgumentError("--output-dir %s is not a directory" % path,
                                    argument="--output-dir")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError("--output-dir %s cannot be made: %s"
+                                   % (path, _os_error_text(exc)),
+                                   argument="--output-dir") from None
 
 
 def _print_stream(ctx: _Context, stream: Generator[ToolInvokeMessage, None, None],
@@ -11493,7 +11497,7 @@ def _agents_invoke(ctx: _Context) -> int:
     args = ctx.args
     params = _json_option(ctx, args.params, "--params")
     context = _json_option(ctx, args.context, "--context") if args.context else None
-    _check_output_dir(args.output_dir)
+    _make_output_dir(args.output_dir)
     stream = ctx.client().invoke_agent_strategy(
         ctx.tenant(), args.user, args.provider, args.strategy, params,
         conversation_id=args.conversation_id, app_id=args.app_id,
@@ -11639,7 +11643,7 @@ def _datasources_pages(ctx: _Context) -> int:
 def _datasources_page_content(ctx: _Context) -> int:
     tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
     args = ctx.args
-    _check_output_dir(args.output_dir)
+    _make_output_dir(args.output_dir)
     page = {"workspace_id": args.workspace_id or "", "page_id": args.page_id,
             "type": args.type}
     stream = ctx.client().get_online_document_page_content(
@@ -11685,7 +11689,7 @@ def _datasources_browse(ctx: _Context) -> int:
 def _datasources_download(ctx: _Context) -> int:
     tenant, user, provider, datasource, credentials = _datasource_arguments(ctx)
     args = ctx.args
-    _check_output_dir(args.output_dir)
+    _make_output_dir(args.output_dir)
     stream = ctx.client().online_drive_download_file(
         tenant, user, provider, datasource, credentials, args.file_id, bucket=args.bucket,
         credential_type=args.credential_type)

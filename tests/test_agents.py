@@ -4,7 +4,6 @@ of tests/transcripts/0.6.10-routes/agent/ replayed on loopback."""
 import base64
 import copy
 import json
-import os
 
 import pytest
 
@@ -267,9 +266,16 @@ def test_cli_invoke_errors(cli, daemon, tenant, agent, tmp_path):
     assert run.code == 1 and "Agent `nope` not found" in run.err and "Traceback" not in run.err
     run = cli("agents", "invoke", "--provider", PROVIDER, "--strategy", "echo", "--params", "{")
     assert run.code == 2 and "--params is not valid JSON" in run.err
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
     run = cli("agents", "invoke", "--provider", PROVIDER, "--strategy", "echo", "--output-dir",
-              os.path.join(str(tmp_path), "missing"))
+              str(a_file))
     assert run.code == 2 and "is not a directory" in run.err
+    # a directory not there yet is made, as invoke and datasources make theirs
+    missing = tmp_path / "missing" / "deeper"
+    run = cli("agents", "invoke", "--provider", PROVIDER, "--strategy", "echo", "--output-dir",
+              str(missing))
+    assert run.code == 0 and missing.is_dir()
 
 
 def test_routes_table_names_real_methods():
