@@ -469,6 +469,33 @@ def test_invoke_tts_refuses_audio_that_is_not_hex(client, daemon, tenant, instal
     assert info.value.path == "data.result" and "not hex" in info.value.message
 
 
+def test_invoke_tts_large_chunks_are_read_from_the_raw_bytes(client, daemon, tenant, installed,
+                                                            monkeypatch):
+    """Events of 8 KiB of hex, as real TTS plugins send them, arrive whole and in order;
+    most reach the TTS reader undecoded (memoryviews of the read), and a bad one among
+    them is still refused."""
+    pieces = [bytes((index + offset) % 256 for offset in range(4096)) for index in range(200)]
+    forms = []
+    quick = dpc._tts_chunk_reader
+
+    def counting_reader():
+        read = quick()
+        return lambda data, route: forms.append(type(data)) or read(data, route)
+    monkeypatch.setattr(dpc, "_tts_chunk_reader", counting_reader)
+    daemon.set_dispatch_handler(PLUGIN, "tts/invoke", lambda call: iter(
+        [{"result": piece.hex(), "mime_type": "audio/mpeg"} for piece in pieces]))
+    audio = list(client.invoke_tts(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD, "x",
+                                   "alloy"))
+    assert audio == pieces
+    assert forms.count(memoryview) > len(pieces) // 2
+    bad = [{"result": piece.hex()} for piece in pieces[:50]] + [{"result": "zz" * 4096}]
+    daemon.set_dispatch_handler(PLUGIN, "tts/invoke", lambda call: iter(bad))
+    stream = client.invoke_tts(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD, "x", "alloy")
+    with pytest.raises(dpc.ResponseValidationError) as info:
+        list(stream)
+    assert info.value.path == "data.result" and "not hex" in info.value.message
+
+
 def test_get_tts_model_voices(client, daemon, tenant, installed):
     voices = client.get_tts_model_voices(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD)
     request, body = dispatched(daemon, "tts/model/voices")
