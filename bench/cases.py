@@ -47,14 +47,17 @@ def _invoke_payload(tool, parameters=None):
                      "tool_parameters": parameters or {}}}
 
 
-def _dify_stream(client, url, tool, parameters=None):
-    """Dify's _request_with_plugin_daemon_response_stream, for ToolInvokeMessage."""
-    from baseline_models import PluginDaemonBasicResponse, ToolInvokeMessage
+def _dify_dispatch_stream(client, url, plugin_id, route, payload, model):
+    """Dify's _request_with_plugin_daemon_response_stream: POST ``payload`` to the
+    tenant's ``dispatch/<route>``, then read the answer as Dify's _stream_request does
+    (iter_lines, ``data:`` stripped, blank lines skipped) and validate each line with
+    ``PluginDaemonBasicResponse[model].model_validate_json``; yields each ``data``."""
+    from baseline_models import PluginDaemonBasicResponse
 
-    headers = {"X-Api-Key": KEY, "X-Plugin-ID": PLUGIN_ID, "Content-Type": "application/json",
+    headers = {"X-Api-Key": KEY, "X-Plugin-ID": plugin_id, "Content-Type": "application/json",
                "Accept-Encoding": "gzip, deflate, br"}
-    content = json.dumps(_invoke_payload(tool, parameters))
-    with client.stream("POST", "%s/plugin/%s/dispatch/tool/invoke" % (url, TENANT),
+    content = json.dumps(payload)
+    with client.stream("POST", "%s/plugin/%s/dispatch/%s" % (url, TENANT, route),
                        headers=headers, content=content) as response:
         for raw_line in response.iter_lines():
             if not raw_line:
@@ -65,12 +68,20 @@ def _dify_stream(client, url, tool, parameters=None):
                 line = line[5:].strip()
             if not line:
                 continue
-            rep = PluginDaemonBasicResponse[ToolInvokeMessage].model_validate_json(line)
+            rep = PluginDaemonBasicResponse[model].model_validate_json(line)
             if rep.code != 0:
                 raise ValueError("plugin daemon: %s, code: %s" % (rep.message, rep.code))
             if rep.data is None:
                 raise ValueError("got empty data from plugin daemon")
             yield rep.data
+
+
+def _dify_stream(client, url, tool, parameters=None):
+    """Dify's tool invoke stream: ToolInvokeMessage items of the bench tool ``tool``."""
+    from baseline_models import ToolInvokeMessage
+
+    return _dify_dispatch_stream(client, url, PLUGIN_ID, "tool/invoke",
+                                 _invoke_payload(tool, parameters), ToolInvokeMessage)
 
 
 def _dify_request(client, method, url, model, params=None, **kwargs):
@@ -96,6 +107,54 @@ def _vm(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _read_timed(open_stream):
+    """After a gc.collect, time opening and reading a stream to its end.
+
+    ``open_stream()`` is called inside the timed span.  Returns (items read, the last
+    item, seconds).
+    """
+    gc.collect()
+    start = time.perf_counter()
+    count = 0
+    last = None
+    for last in open_stream():
+        count += 1
+    return count, last, time.perf_counter() - start
+
+
+def _best_time(reps, run):
+    """The shortest of ``reps`` timed calls of ``run()`` (each after a gc.collect).
+
+    Returns (seconds, what the last call returned).
+    """
+    best = result = None
+    for _ in range(reps):
+        gc.collect()
+        start = time.perf_counter()
+        result = run()
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result
+
+
+def _peak_memory(send, size):
+    """Call ``send()`` once after a gc.collect, watching the process's memory.
+
+    Returns (what ``send`` returned, the figures: seconds, RSS and high-water mark
+    before, high-water mark after, its growth, and that growth per byte of ``size``).
+    """
+    gc.collect()
+    rss_before = _vm("VmRSS")
+    hwm_before = _vm("VmHWM")
+    start = time.perf_counter()
+    answer = send()
+    elapsed = time.perf_counter() - start
+    hwm_after = _vm("VmHWM")
+    return answer, {"seconds": elapsed, "rss_before": rss_before, "hwm_before": hwm_before,
+                    "hwm_after": hwm_after, "peak_growth": hwm_after - hwm_before,
+                    "growth_x_file": (hwm_after - hwm_before) / size}
 
 
 # ----------------------------------------------------------------------------------
@@ -191,24 +250,13 @@ def case_stream(args):
     if impl == "ours":
         client = _ours(url)
         _warm_ours(client)
-        gc.collect()
-        start = time.perf_counter()
-        count = 0
-        last = None
-        for last in client.invoke(TENANT, USER, PROVIDER, "small", cast_parameters=False):
-            count += 1
-        elapsed = time.perf_counter() - start
+        count, last, elapsed = _read_timed(
+            lambda: client.invoke(TENANT, USER, PROVIDER, "small", cast_parameters=False))
         typed = type(last.message).__name__
     elif impl == "httpx_pydantic":
         client = _httpx_client()
         _warm_httpx(client, url)
-        gc.collect()
-        start = time.perf_counter()
-        count = 0
-        last = None
-        for last in _dify_stream(client, url, "small"):
-            count += 1
-        elapsed = time.perf_counter() - start
+        count, last, elapsed = _read_timed(lambda: _dify_stream(client, url, "small"))
         typed = type(last.message).__name__
     elif impl == "naive_readline":
         import http.client
@@ -241,13 +289,7 @@ def case_stream(args):
 
         for _ in naive("warm"):
             pass
-        gc.collect()
-        start = time.perf_counter()
-        count = 0
-        last = None
-        for last in naive("small"):
-            count += 1
-        elapsed = time.perf_counter() - start
+        count, last, elapsed = _read_timed(lambda: naive("small"))
         typed = "dict"
     else:
         raise SystemExit("unknown impl " + impl)
@@ -345,17 +387,9 @@ def case_upload(args):
             return send(pkg).unique_identifier
     else:
         raise SystemExit("unknown impl " + impl)
-    gc.collect()
-    rss_before = _vm("VmRSS")
-    hwm_before = _vm("VmHWM")
-    start = time.perf_counter()
-    identifier = upload()
-    elapsed = time.perf_counter() - start
-    hwm_after = _vm("VmHWM")
     size = os.path.getsize(args.pkg)
-    return {"identifier": identifier, "bytes": size, "seconds": elapsed,
-            "rss_before": rss_before, "hwm_before": hwm_before, "hwm_after": hwm_after,
-            "peak_growth": hwm_after - hwm_before, "growth_x_file": (hwm_after - hwm_before) / size}
+    identifier, memory = _peak_memory(upload, size)
+    return dict({"identifier": identifier, "bytes": size}, **memory)
 
 
 # ----------------------------------------------------------------------------------
@@ -466,13 +500,7 @@ def case_refs(args):
         row = {"target": target, "nodes": nodes}
         for impl, fn in (("ours", dify_plugin_client._resolve_refs),
                          ("deepcopy_bfs", lambda s: deepcopy_resolve_refs(s, registry))):
-            best = None
-            for _ in range(repeat):
-                gc.collect()
-                start = time.perf_counter()
-                result = fn(schema)
-                elapsed = time.perf_counter() - start
-                best = elapsed if best is None else min(best, elapsed)
+            best, result = _best_time(repeat, lambda: fn(schema))
             row[impl] = {"seconds": best, "us_per_node": best / nodes * 1e6,
                          "output_nodes": count_nodes(result)}
             row[impl + "_result"] = result
@@ -493,25 +521,8 @@ CREDENTIALS = {"api_key": "bench"}
 def _dify_model_stream(client, url, route, data, model):
     """Dify's PluginModelClient: the payload through jsonable_encoder-like dumping, then
     _request_with_plugin_daemon_response_stream (iter_lines + model_validate_json)."""
-    from baseline_models import PluginDaemonBasicResponse
-
-    headers = {"X-Api-Key": KEY, "X-Plugin-ID": MODEL_PLUGIN, "Content-Type": "application/json",
-               "Accept-Encoding": "gzip, deflate, br"}
-    content = json.dumps({"user_id": USER, "data": data})
-    with client.stream("POST", "%s/plugin/%s/dispatch/%s" % (url, TENANT, route),
-                       headers=headers, content=content) as response:
-        for raw_line in response.iter_lines():
-            line = raw_line.strip()
-            if line.startswith("data:"):
-                line = line[5:].strip()
-            if not line:
-                continue
-            rep = PluginDaemonBasicResponse[model].model_validate_json(line)
-            if rep.code != 0:
-                raise ValueError("plugin daemon: %s, code: %s" % (rep.message, rep.code))
-            if rep.data is None:
-                raise ValueError("got empty data from plugin daemon")
-            yield rep.data
+    return _dify_dispatch_stream(client, url, MODEL_PLUGIN, route, {"user_id": USER, "data": data},
+                                 model)
 
 
 def _model_data(model, model_type, **fields):
@@ -544,13 +555,7 @@ def case_llm_stream(args):
         raise SystemExit("unknown impl " + impl)
     for _ in run("llm_warm"):
         pass
-    gc.collect()
-    start = time.perf_counter()
-    count = 0
-    last = None
-    for last in run("llm"):
-        count += 1
-    elapsed = time.perf_counter() - start
+    count, last, elapsed = _read_timed(lambda: run("llm"))
     if count != args.n or last.delta.usage is None:
         raise SystemExit("got %d chunks, expected %d with usage at the end" % (count, args.n))
     return {"chunks": count, "seconds": elapsed, "per_second": count / elapsed,
@@ -583,13 +588,7 @@ def case_embeddings(args):
     else:
         raise SystemExit("unknown impl " + impl)
     call("embed_warm")
-    best = None
-    for _ in range(args.reps):
-        gc.collect()
-        start = time.perf_counter()
-        result = call("embed")
-        elapsed = time.perf_counter() - start
-        best = elapsed if best is None else min(best, elapsed)
+    best, result = _best_time(args.reps, lambda: call("embed"))
     vectors = result.embeddings
     if len(vectors) != args.n or not all(type(value) is float for value in vectors[-1]):
         raise SystemExit("got %d vectors, expected %d of floats" % (len(vectors), args.n))
@@ -624,15 +623,14 @@ def case_tts(args):
         raise SystemExit("unknown impl " + impl)
     for _ in run("tts_warm"):
         pass
-    best = None
-    for _ in range(args.reps):
-        gc.collect()
-        start = time.perf_counter()
+
+    def audio_bytes():
         total = 0
         for piece in run("tts"):
             total += len(piece)
-        elapsed = time.perf_counter() - start
-        best = elapsed if best is None else min(best, elapsed)
+        return total
+
+    best, total = _best_time(args.reps, audio_bytes)
     if total != args.n:
         raise SystemExit("decoded %d bytes, expected %d" % (total, args.n))
     return {"bytes": total, "seconds": best, "mb_per_second": total / best / 1e6}
@@ -673,19 +671,11 @@ def case_stt(args):
                 return dify(handle)
     else:
         raise SystemExit("unknown impl " + impl)
-    gc.collect()
-    rss_before = _vm("VmRSS")
-    hwm_before = _vm("VmHWM")
-    start = time.perf_counter()
-    answer = send()
-    elapsed = time.perf_counter() - start
-    hwm_after = _vm("VmHWM")
+    answer, memory = _peak_memory(send, size)
     received = int(answer.split()[1])
     if received < 2 * size:
         raise SystemExit("the server received %d bytes for %d bytes of audio" % (received, size))
-    return {"bytes": size, "received": received, "seconds": elapsed, "rss_before": rss_before,
-            "hwm_before": hwm_before, "hwm_after": hwm_after,
-            "peak_growth": hwm_after - hwm_before, "growth_x_file": (hwm_after - hwm_before) / size}
+    return dict({"bytes": size, "received": received}, **memory)
 
 
 CASES = {"calls": case_calls, "stream": case_stream, "blob": case_blob, "latency": case_latency,

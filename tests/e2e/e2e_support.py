@@ -51,6 +51,21 @@ UPGRADE_BUILDS_ENVIRONMENT_FROM = (0, 6, 10)
 #: The message raise_error sends before it raises.
 RAISE_ERROR_TEXT = "about to fail"
 
+#: The user the suite's dispatch calls are made for.
+USER = "e2e-user"
+#: Credentials the offline test plugins (tests/e2e/plugins/) accept: ``api_key`` "good".
+GOOD = {"api_key": "good"}
+#: A few bytes of WAV audio for echomodel's speech-to-text model.
+WAV = b"RIFF$\x00\x00\x00WAVEfmt " + bytes(range(24))
+#: The OAuth client and callback URL the echotool OAuth calls are made with.
+OAUTH_CLIENT = {"client_id": "my-client", "client_secret": "s3cret"}
+OAUTH_CALLBACK = ("https://dify.example/console/api/oauth/plugin/e2etest/echotool/echotool/"
+                  "tool/callback")
+#: A subscription of echotrigger's webhook; ``secret`` is what it checks X-Echo-Secret against.
+SUBSCRIPTION = {"endpoint": "https://dify.example/triggers/plugin/abc", "expires_at": 1900000000,
+                "parameters": {"channel": "c1"},
+                "properties": {"external_id": "hook-123", "secret": "s"}}
+
 
 def missing_settings(environ):
     """The required settings absent from ``environ``, as (name, what) pairs."""
@@ -76,6 +91,18 @@ class RealDaemon(object):
 def make_client(url, key, **options):
     options.setdefault("timeout", 120.0)
     return dpc.DifyPluginClient(dpc.PluginConfig(url=url, key=key, **options))
+
+
+def user_message(text):
+    """A prompt of one user message."""
+    return [dpc.UserPromptMessage(content=text)]
+
+
+def webhook(body=b'{"kind": "push", "user": "alice"}', secret="s"):
+    """The raw HTTP request a sender posts to the SUBSCRIPTION endpoint, signed with ``secret``."""
+    return dpc.RawHttpRequest("POST", "/triggers/plugin/abc?src=test", [
+        ("Host", "dify.example"), ("Content-Type", "application/json"),
+        ("X-Echo-Secret", secret)], body)
 
 
 # --------------------------------------------------------------------------- tenants
@@ -122,13 +149,57 @@ class Tenants(object):
 
 def install_and_wait(client, tenant, identifier):
     """Install an uploaded identifier, waiting for the task if there is one."""
-    start = client.install_from_identifiers(tenant, [identifier], "package")
+    return install_all_and_wait(client, tenant, [identifier])
+
+
+def install_all_and_wait(client, tenant, identifiers):
+    """Install uploaded identifiers in one task, waiting for it if there is one."""
+    start = client.install_from_identifiers(tenant, list(identifiers), "package")
     if not start.all_installed:
         client.wait_for_installation_task(tenant, start.task_id, timeout=600)
     return start
 
 
+def tenant_with_plugins(client, tenants, *names):
+    """A new tenant with the test plugins ``names`` (tests/e2e/plugins/, at their default
+    version) uploaded and installed, one after the other."""
+    tenant = tenants.new()
+    for name in names:
+        decoded = client.upload_pkg(tenant, build_plugin.build(plugin=name))
+        install_and_wait(client, tenant, decoded.unique_identifier)
+    return tenant
+
+
 # --------------------------------------------------------------------------- packages
+
+
+def random_release():
+    """A random ``<a>.<b>`` to put in front of a build's patch number.
+
+    An identifier whose runtime already exists on the daemon is installed synchronously,
+    with no task to wait for, and sessions running side by side must not share state; so
+    each session builds its packages at versions of its own.
+    """
+    rng = random.SystemRandom()
+    return "%d.%d" % (rng.randint(1, 9999), rng.randint(0, 9999))
+
+
+def build_test_plugin(name, version):
+    """The test plugin tests/e2e/plugins/<name> built at ``version``: (bytes, unique identifier)."""
+    data = build_plugin.build(version, plugin=name)
+    return data, build_plugin.unique_identifier(data, version, plugin=name)
+
+
+class BuiltPlugins(object):
+    """Test plugins built at one version: ``data[name]`` (package bytes) and
+    ``identifiers[name]`` (the unique identifier the daemon will give it)."""
+
+    def __init__(self, names, version):
+        self.version = version
+        self.data, self.identifiers = {}, {}
+        for name in names:
+            self.data[name], self.identifiers[name] = build_test_plugin(name, version)
+
 
 class Package(object):
     """One built package: its bytes, where they are saved, and its unique identifier."""
@@ -176,14 +247,11 @@ class Packages(object):
     ``noreadme``: ``old`` without README.md (another checksum; never installed);
     ``broken``: e2e_broken, whose requirements.txt cannot be installed.
 
-    The versions are drawn at random (``<a>.<b>.1``, ``.2``, ``.3``): an identifier whose
-    runtime already exists on the daemon is installed synchronously, with no task to wait
-    for, and sessions running side by side must not share state.
+    The versions are drawn at random (``<a>.<b>.1``, ``.2``, ``.3``; see :func:`random_release`).
     """
 
     def __init__(self, folder):
-        rng = random.SystemRandom()
-        base = "%d.%d" % (rng.randint(1, 9999), rng.randint(0, 9999))
+        base = random_release()
         self.folder = folder
         self.old = self._tools("old", base + ".1")
         self.new = self._tools("new", base + ".2")

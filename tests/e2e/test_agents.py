@@ -5,21 +5,16 @@ import json
 
 import pytest
 
-import build_plugin
-from e2e_support import dpc, install_and_wait, types_of
+from e2e_support import USER, dpc, tenant_with_plugins, types_of
 
 PROVIDER = "e2etest/echoagent/echoagent"
-USER = "e2e-user"
 #: What the echo strategy sends (tests/e2e/plugins/echoagent/strategies/echo.py).
 MESSAGES = ["log", "text", "json", "variable", "log", "blob", "blob", "link", "text"]
 
 
 @pytest.fixture(scope="module")
 def tenant(client, tenants):
-    tenant = tenants.new()
-    decoded = client.upload_pkg(tenant, build_plugin.build(plugin="echoagent"))
-    install_and_wait(client, tenant, decoded.unique_identifier)
-    return tenant
+    return tenant_with_plugins(client, tenants, "echoagent")
 
 
 def test_discovery(client, tenant):

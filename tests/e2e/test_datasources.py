@@ -6,22 +6,15 @@ import json
 
 import pytest
 
-import build_plugin
-from e2e_support import dpc, install_and_wait
+from e2e_support import GOOD, USER, dpc, tenant_with_plugins
 
 DOCS, DRIVE, CRAWL = ("e2etest/echodocs/echodocs", "e2etest/echodrive/echodrive",
                       "e2etest/echocrawl/echocrawl")
-USER = "e2e-user"
-GOOD = {"api_key": "good"}
 
 
 @pytest.fixture(scope="module")
 def tenant(client, tenants):
-    tenant = tenants.new()
-    for name in ("echodocs", "echodrive", "echocrawl"):
-        decoded = client.upload_pkg(tenant, build_plugin.build(plugin=name))
-        install_and_wait(client, tenant, decoded.unique_identifier)
-    return tenant
+    return tenant_with_plugins(client, tenants, "echodocs", "echodrive", "echocrawl")
 
 
 def test_discovery(client, tenant):

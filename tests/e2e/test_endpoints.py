@@ -17,10 +17,9 @@ import uuid
 import pytest
 
 import build_plugin
-from e2e_support import dpc, install_and_wait
+from e2e_support import USER, dpc, install_and_wait
 
 PLUGIN = "e2etest/echoendpoint"
-USER = "e2e-user"
 SECRET = "secret-value-123"
 SETTINGS = {"api_key": SECRET, "greeting": "hi"}
 

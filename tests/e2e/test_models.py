@@ -8,31 +8,23 @@ Expectations that depend on the release are marked ``version_specific``: the pol
 import decimal
 import hashlib
 import json
-import random
 import uuid
 
 import pytest
 
-import build_plugin
 import e2e_support as support
-from e2e_support import dpc
+from e2e_support import GOOD, USER, WAV, dpc, user_message
 
-USER = "e2e-user"
 PLUGIN = "e2etest/echomodel"
 PROVIDER = "echomodel"
-GOOD = {"api_key": "good"}
-WAV = b"RIFF$\x00\x00\x00WAVEfmt " + bytes(range(24))
 
 
 class ModelPlugin(object):
-    """This session's build of echomodel (a random version, as e2e_support.Packages does)."""
+    """This session's build of echomodel (a random version: see e2e_support.random_release)."""
 
     def __init__(self):
-        rng = random.SystemRandom()
-        self.version = "%d.%d.1" % (rng.randint(1, 9999), rng.randint(0, 9999))
-        self.data = build_plugin.build(self.version, plugin="echomodel")
-        self.identifier = build_plugin.unique_identifier(self.data, self.version,
-                                                         plugin="echomodel")
+        self.version = support.random_release() + ".1"
+        self.data, self.identifier = support.build_test_plugin("echomodel", self.version)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +40,6 @@ def tenant_id(client, tenants, model_plugin):
     assert decoded.unique_identifier == model_plugin.identifier
     support.install_and_wait(client, tenant, decoded.unique_identifier)
     return tenant
-
-
-def user_message(text):
-    return [dpc.UserPromptMessage(content=text)]
 
 
 def llm(client, tenant, messages, credentials=GOOD, **options):
@@ -287,6 +275,15 @@ def test_tts(client, tenant_id):
     german = client.get_tts_model_voices(tenant_id, USER, PLUGIN, PROVIDER, "echo-tts", GOOD,
                                          "de-DE")
     assert [v.value for v in german] == ["nova"]
+
+
+def test_tts_large_chunks(client, tenant_id):
+    """Chunks of 4 KiB (8 KiB of hex per event, as real TTS plugins send) arrive whole
+    and in order: the client reads such events from the read's bytes."""
+    audio = list(client.invoke_tts(tenant_id, USER, PLUGIN, PROVIDER, "echo-tts", GOOD,
+                                   "bulk:300 end", "alloy"))
+    expected = [bytes((index + offset) % 256 for offset in range(4096)) for index in range(300)]
+    assert audio == [b"ID3\x04\x00\x00"] + expected + [b"alloy:end"]
 
 
 def test_speech_to_text(client, tenant_id, tmp_path):

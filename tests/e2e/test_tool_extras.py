@@ -9,37 +9,27 @@ DIFY_E2E_REMOTE_INSTALL=1).
 """
 
 import os
-import random
 import uuid
 
 import pytest
 
 import build_plugin
 import e2e_support as support
-from e2e_support import dpc
+from e2e_support import OAUTH_CALLBACK, OAUTH_CLIENT, USER, dpc
 
-USER = "e2e-user"
 ECHOTOOL, ECHOTRIGGER, ECHOMODEL = "e2etest/echotool", "e2etest/echotrigger", "e2etest/echomodel"
 TOOL_PROVIDER = ECHOTOOL + "/echotool"
-CLIENT = {"client_id": "my-client", "client_secret": "s3cret"}
-CALLBACK = "https://dify.example/console/api/oauth/plugin/e2etest/echotool/echotool/tool/callback"
 
 
-class Plugins(object):
-    """This session's builds of the test plugins (random versions: see e2e_support.Packages)."""
+class Plugins(support.BuiltPlugins):
+    """This session's builds of the test plugins (random versions: see
+    e2e_support.random_release)."""
 
     def __init__(self):
-        rng = random.SystemRandom()
-        base = "%d.%d" % (rng.randint(1, 9999), rng.randint(0, 9999))
-        self.data, self.identifiers = {}, {}
-        for name in ("echotool", "echotrigger", "echomodel"):
-            self.data[name] = build_plugin.build(base + ".1", plugin=name)
-            self.identifiers[name] = build_plugin.unique_identifier(self.data[name], base + ".1",
-                                                                    plugin=name)
+        base = support.random_release()
+        support.BuiltPlugins.__init__(self, ("echotool", "echotrigger", "echomodel"), base + ".1")
         #: a version of echotool that is only uploaded, never installed
-        self.spare = build_plugin.build(base + ".2", plugin="echotool")
-        self.spare_identifier = build_plugin.unique_identifier(self.spare, base + ".2",
-                                                               plugin="echotool")
+        self.spare, self.spare_identifier = support.build_test_plugin("echotool", base + ".2")
 
 
 @pytest.fixture(scope="module")
@@ -100,48 +90,52 @@ def test_declaration_shows_oauth_and_dynamic_select(client, extras):
 
 
 def test_tool_oauth_flow(client, extras):
-    url = client.get_authorization_url(extras, USER, ECHOTOOL, "echotool", CALLBACK, CLIENT)
+    url = client.get_authorization_url(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK,
+                                       OAUTH_CLIENT)
     assert url.authorization_url.startswith("https://auth.example.invalid/authorize?")
     assert "client_id=my-client" in url.authorization_url and "state=echo-state" in \
         url.authorization_url
-    granted = client.get_credentials(extras, USER, ECHOTOOL, TOOL_PROVIDER, CALLBACK, CLIENT,
-                                     CALLBACK + "?code=abc123&state=echo-state")
+    granted = client.get_credentials(extras, USER, ECHOTOOL, TOOL_PROVIDER, OAUTH_CALLBACK,
+                                     OAUTH_CLIENT, OAUTH_CALLBACK + "?code=abc123&state=echo-state")
     assert granted.credentials["access_token"] == "at-abc123"
     assert granted.credentials["refresh_token"] == "rt-abc123"
     assert granted.credentials["callback_method"] == "GET"
-    assert granted.credentials["callback_path"] == CALLBACK.split("example", 1)[1]
+    assert granted.credentials["callback_path"] == OAUTH_CALLBACK.split("example", 1)[1]
     assert granted.expires_at > 0 and "at-abc123" not in repr(granted)
     raw = (b"POST /cb?code=raw1 HTTP/1.1\r\nHost: dify.example\r\nUser-Agent: browser\r\n"
            b"Content-Length: 0\r\n\r\n")
-    from_raw = client.get_credentials(extras, USER, ECHOTOOL, "echotool", CALLBACK, CLIENT, raw)
+    from_raw = client.get_credentials(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK,
+                                      OAUTH_CLIENT, raw)
     assert from_raw.credentials["access_token"] == "at-raw1"
     assert from_raw.credentials["callback_method"] == "POST"
-    refreshed = client.refresh_credentials(extras, USER, ECHOTOOL, "echotool", CALLBACK, CLIENT,
-                                           granted.credentials)
+    refreshed = client.refresh_credentials(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK,
+                                           OAUTH_CLIENT, granted.credentials)
     assert refreshed.credentials["access_token"] == "at-refreshed-rt-abc123"
     assert refreshed.expires_at > granted.expires_at
 
 
 def test_tool_oauth_errors(client, extras):
     with pytest.raises(dpc.ToolProviderOAuthError, match=r"no \?code="):
-        client.get_credentials(extras, USER, ECHOTOOL, "echotool", CALLBACK, CLIENT,
-                               CALLBACK + "?state=x")
+        client.get_credentials(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK, OAUTH_CLIENT,
+                               OAUTH_CALLBACK + "?state=x")
     with pytest.raises(dpc.ToolProviderOAuthError, match="client_secret must be 's3cret'"):
-        client.get_credentials(extras, USER, ECHOTOOL, "echotool", CALLBACK,
-                               dict(CLIENT, client_secret="wrong"), CALLBACK + "?code=1")
+        client.get_credentials(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK,
+                               dict(OAUTH_CLIENT, client_secret="wrong"),
+                               OAUTH_CALLBACK + "?code=1")
     with pytest.raises(dpc.PluginInvokeError, match="does not support OAuth") as caught:
-        client.get_authorization_url(extras, USER, support.PLUGIN_ID, "e2e_tools", CALLBACK, {})
+        client.get_authorization_url(extras, USER, support.PLUGIN_ID, "e2e_tools",
+                                     OAUTH_CALLBACK, {})
     assert caught.value.invoke_error_type == "ValueError"
 
 
 def test_trigger_oauth_flow(client, extras):
-    url = client.get_authorization_url(extras, USER, ECHOTRIGGER, "echotrigger", CALLBACK,
+    url = client.get_authorization_url(extras, USER, ECHOTRIGGER, "echotrigger", OAUTH_CALLBACK,
                                        {"client_id": "tc"})
     assert url.authorization_url.startswith("https://auth.example.invalid/trigger?client_id=tc")
-    granted = client.get_credentials(extras, USER, ECHOTRIGGER, "echotrigger", CALLBACK,
-                                     {"client_id": "tc"}, CALLBACK + "?code=abc")
+    granted = client.get_credentials(extras, USER, ECHOTRIGGER, "echotrigger", OAUTH_CALLBACK,
+                                     {"client_id": "tc"}, OAUTH_CALLBACK + "?code=abc")
     assert granted.credentials == {"access_token": "trig-abc"} and granted.expires_at == -1
-    refreshed = client.refresh_credentials(extras, USER, ECHOTRIGGER, "echotrigger", CALLBACK,
+    refreshed = client.refresh_credentials(extras, USER, ECHOTRIGGER, "echotrigger", OAUTH_CALLBACK,
                                            {}, granted.credentials)
     assert refreshed.credentials == {"access_token": "trig-refreshed"}
 
@@ -354,7 +348,7 @@ def test_cli_invoke_identifier(cli, extras, real_daemon, plugins):
 
 def test_hex_of_a_callback_is_what_the_plugin_reads(client, extras):
     """The URL form sends a GET of the callback's path and query with a Host header."""
-    granted = client.get_credentials(extras, USER, ECHOTOOL, "echotool", CALLBACK, CLIENT,
-                                     "https://h.example:8443/a/b?x=1&code=c%2F1")
+    granted = client.get_credentials(extras, USER, ECHOTOOL, "echotool", OAUTH_CALLBACK,
+                                     OAUTH_CLIENT, "https://h.example:8443/a/b?x=1&code=c%2F1")
     assert granted.credentials["callback_path"] == "/a/b"
     assert granted.credentials["access_token"] == "at-c/1"

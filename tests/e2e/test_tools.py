@@ -4,10 +4,8 @@ import hashlib
 
 import pytest
 
-from e2e_support import (BLOB, ECHO_TYPES_MESSAGES, PLUGIN_ID, PROVIDER, RAISE_ERROR_TEXT, dpc,
-                         only, types_of)
-
-USER = "e2e-user"
+from e2e_support import (BLOB, ECHO_TYPES_MESSAGES, PLUGIN_ID, PROVIDER, RAISE_ERROR_TEXT, USER,
+                         dpc, only, types_of)
 
 
 # --------------------------------------------------------------------------- providers

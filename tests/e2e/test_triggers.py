@@ -6,29 +6,14 @@ import json
 
 import pytest
 
-import build_plugin
-from e2e_support import dpc, install_and_wait
+from e2e_support import GOOD, SUBSCRIPTION, USER, dpc, tenant_with_plugins, webhook
 
 PROVIDER = "e2etest/echotrigger/echotrigger"
-USER = "e2e-user"
-GOOD = {"api_key": "good"}
-SUBSCRIPTION = {"endpoint": "https://dify.example/triggers/plugin/abc", "expires_at": 1900000000,
-                "parameters": {"channel": "c1"},
-                "properties": {"external_id": "hook-123", "secret": "s"}}
-
-
-def _webhook(body=b'{"kind": "push", "user": "alice"}', secret="s"):
-    return dpc.RawHttpRequest("POST", "/triggers/plugin/abc?src=test", [
-        ("Host", "dify.example"), ("Content-Type", "application/json"),
-        ("X-Echo-Secret", secret)], body)
 
 
 @pytest.fixture(scope="module")
 def tenant(client, tenants):
-    tenant = tenants.new()
-    decoded = client.upload_pkg(tenant, build_plugin.build(plugin="echotrigger"))
-    install_and_wait(client, tenant, decoded.unique_identifier)
-    return tenant
+    return tenant_with_plugins(client, tenants, "echotrigger")
 
 
 def test_discovery(client, tenant):
@@ -66,7 +51,7 @@ def test_subscription_lifecycle(client, tenant):
 
 
 def test_dispatch_event(client, tenant):
-    result = client.dispatch_trigger_event(tenant, USER, PROVIDER, SUBSCRIPTION, _webhook(), GOOD)
+    result = client.dispatch_trigger_event(tenant, USER, PROVIDER, SUBSCRIPTION, webhook(), GOOD)
     assert (result.user_id, result.events) == ("alice", ["ping"])
     assert result.payload == {"kind": "push", "user": "alice"}
     response = result.http_response()
@@ -74,26 +59,26 @@ def test_dispatch_event(client, tenant):
     assert response.header("X-Echo-Trigger") == "1"
     assert response.json() == {"ok": True, "received": "push"}
     quiet = client.dispatch_trigger_event(tenant, USER, PROVIDER, SUBSCRIPTION,
-                                          _webhook(b'{"kind": "none"}').to_bytes())
+                                          webhook(b'{"kind": "none"}').to_bytes())
     assert quiet.events == [] and quiet.user_id == ""
     with pytest.raises(dpc.PluginInvokeError) as info:
-        client.dispatch_trigger_event(tenant, USER, PROVIDER, SUBSCRIPTION, _webhook(secret="t"))
+        client.dispatch_trigger_event(tenant, USER, PROVIDER, SUBSCRIPTION, webhook(secret="t"))
     assert info.value.invoke_error_type == "TriggerDispatchError"
 
 
 def test_invoke_event(client, tenant):
-    event = client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, _webhook(),
+    event = client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, webhook(),
                                         payload={"kind": "push", "user": "alice"},
                                         credentials=GOOD)
     assert event.cancelled is False
     assert event.variables == {"body": {"kind": "push", "user": "alice"}, "kind": "push",
                                "method": "POST",
                                "subscription_endpoint": SUBSCRIPTION["endpoint"]}
-    ignored = client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, _webhook(),
+    ignored = client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, webhook(),
                                           {"only_kind": "issue"}, {"kind": "push"}, GOOD)
     assert ignored.cancelled is True and ignored.variables == {}
     with pytest.raises(dpc.PluginInvokeError) as info:
-        client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, _webhook(),
+        client.invoke_trigger_event(tenant, USER, PROVIDER, "ping", SUBSCRIPTION, webhook(),
                                     payload={"kind": "explode"}, credentials=GOOD)
     assert info.value.invoke_error_type == "ValueError"
 

@@ -19,19 +19,16 @@ Releases before 0.6.1 (0.5.4 has no /v2; tool declarations on a view come from
 """
 
 import json
-import random
 import re
 import time
 import uuid
 
 import pytest
 
-import build_plugin
 import e2e_support as support
-from e2e_support import dpc
+from e2e_support import (GOOD, OAUTH_CALLBACK, OAUTH_CLIENT, SUBSCRIPTION, USER, WAV, dpc,
+                         user_message, webhook)
 
-USER = "e2e-user"
-GOOD = {"api_key": "good"}
 BAD = {"api_key": "wrong-key"}
 #: The first release whose /v2 the suite expects to answer (see test_tool_extras.py).
 V2_FROM = (0, 6, 1)
@@ -46,26 +43,10 @@ TRIGGER = "e2etest/echotrigger/echotrigger"
 PLUGINS = ("echotool", "echomodel", "echoagent", "echodocs", "echodrive", "echocrawl",
            "echotrigger")
 
-CLIENT = {"client_id": "my-client", "client_secret": "s3cret"}
-CALLBACK = "https://dify.example/console/api/oauth/plugin/e2etest/echotool/echotool/tool/callback"
-WAV = b"RIFF$\x00\x00\x00WAVEfmt " + bytes(range(24))
-SUBSCRIPTION = {"endpoint": "https://dify.example/triggers/plugin/abc", "expires_at": 1900000000,
-                "parameters": {"channel": "c1"},
-                "properties": {"external_id": "hook-123", "secret": "s"}}
 #: Answer fields that depend on the clock, not on the route (compared loosely).
 CLOCK_FIELDS = ("expires_at", "latency")
 #: Ids the plugin or its SDK draws for each answer (agent log ids and their parent ids).
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _messages(text):
-    return [dpc.UserPromptMessage(content=text)]
-
-
-def _webhook(body=b'{"kind": "push", "user": "alice"}', secret="s"):
-    return dpc.RawHttpRequest("POST", "/triggers/plugin/abc?src=test", [
-        ("Host", "dify.example"), ("Content-Type", "application/json"),
-        ("X-Echo-Secret", secret)], body)
 
 
 def _model(method, *args, **kw):
@@ -101,11 +82,11 @@ ROUTE_CALLS = (
     ("tool/get_runtime_parameters", "echotool", "get_runtime_parameters", [
         _on("get_runtime_parameters", TOOL_PROVIDER, GOOD, "runtime")]),
     ("llm/invoke", "echomodel", "invoke_llm", [
-        _model("invoke_llm", "echo-llm", GOOD, _messages("hello v2 world")),
-        _model("invoke_llm", "echo-llm", GOOD, _messages("hello v2 world"), stream=False),
-        _model("invoke_llm", "echo-llm", GOOD, _messages("raise ratelimit"))]),
+        _model("invoke_llm", "echo-llm", GOOD, user_message("hello v2 world")),
+        _model("invoke_llm", "echo-llm", GOOD, user_message("hello v2 world"), stream=False),
+        _model("invoke_llm", "echo-llm", GOOD, user_message("raise ratelimit"))]),
     ("llm/num_tokens", "echomodel", "get_llm_num_tokens", [
-        _model("get_llm_num_tokens", "llm", "echo-llm", GOOD, _messages("one two three"),
+        _model("get_llm_num_tokens", "llm", "echo-llm", GOOD, user_message("one two three"),
                [{"name": "get_weather", "description": "Get the weather for a city",
                  "parameters": {"type": "object"}}])]),
     ("text_embedding/invoke", "echomodel", "invoke_text_embedding", [
@@ -145,13 +126,14 @@ ROUTE_CALLS = (
         _model("get_model_schema", "llm", "echo-llm", GOOD),
         _model("get_model_schema", "llm", "nope", GOOD)]),
     ("oauth/get_authorization_url", "echotool", "get_authorization_url", [
-        _on("get_authorization_url", ECHOTOOL, "echotool", CALLBACK, CLIENT)]),
+        _on("get_authorization_url", ECHOTOOL, "echotool", OAUTH_CALLBACK, OAUTH_CLIENT)]),
     ("oauth/get_credentials", "echotool", "get_credentials", [
-        _on("get_credentials", ECHOTOOL, TOOL_PROVIDER, CALLBACK, CLIENT,
-            CALLBACK + "?code=abc123&state=echo-state"),
-        _on("get_credentials", ECHOTOOL, "echotool", CALLBACK, CLIENT, CALLBACK + "?state=x")]),
+        _on("get_credentials", ECHOTOOL, TOOL_PROVIDER, OAUTH_CALLBACK, OAUTH_CLIENT,
+            OAUTH_CALLBACK + "?code=abc123&state=echo-state"),
+        _on("get_credentials", ECHOTOOL, "echotool", OAUTH_CALLBACK, OAUTH_CLIENT,
+            OAUTH_CALLBACK + "?state=x")]),
     ("oauth/refresh_credentials", "echotool", "refresh_credentials", [
-        _on("refresh_credentials", ECHOTOOL, "echotool", CALLBACK, CLIENT,
+        _on("refresh_credentials", ECHOTOOL, "echotool", OAUTH_CALLBACK, OAUTH_CLIENT,
             {"access_token": "at-abc123", "refresh_token": "rt-abc123"})]),
     ("dynamic_select/fetch_parameter_options", "echotool", "fetch_dynamic_select_options", [
         _on("fetch_dynamic_select_options", ECHOTOOL, "echotool", "pick", GOOD, "channel",
@@ -177,16 +159,16 @@ ROUTE_CALLS = (
         _on("online_drive_download_file", DRIVE, "drive", GOOD, "docs/file-1.txt",
             bucket="b1")]),
     ("trigger/invoke_event", "echotrigger", "invoke_trigger_event", [
-        _on("invoke_trigger_event", TRIGGER, "ping", SUBSCRIPTION, _webhook(),
+        _on("invoke_trigger_event", TRIGGER, "ping", SUBSCRIPTION, webhook(),
             payload={"kind": "push", "user": "alice"}, credentials=GOOD),
-        _on("invoke_trigger_event", TRIGGER, "ping", SUBSCRIPTION, _webhook(),
+        _on("invoke_trigger_event", TRIGGER, "ping", SUBSCRIPTION, webhook(),
             payload={"kind": "explode"}, credentials=GOOD)]),
     ("trigger/validate_credentials", "echotrigger", "validate_trigger_credentials", [
         _on("validate_trigger_credentials", TRIGGER, GOOD),
         _on("validate_trigger_credentials", TRIGGER, {"api_key": "no"})]),
     ("trigger/dispatch_event", "echotrigger", "dispatch_trigger_event", [
-        _on("dispatch_trigger_event", TRIGGER, SUBSCRIPTION, _webhook(), GOOD),
-        _on("dispatch_trigger_event", TRIGGER, SUBSCRIPTION, _webhook(secret="t"))]),
+        _on("dispatch_trigger_event", TRIGGER, SUBSCRIPTION, webhook(), GOOD),
+        _on("dispatch_trigger_event", TRIGGER, SUBSCRIPTION, webhook(secret="t"))]),
     ("trigger/subscribe", "echotrigger", "subscribe_trigger", [
         _on("subscribe_trigger", TRIGGER, SUBSCRIPTION["endpoint"], {"channel": "c1"}, GOOD)]),
     ("trigger/unsubscribe", "echotrigger", "unsubscribe_trigger", [
@@ -216,22 +198,11 @@ EXPECTED_ERRORS = {
 }
 
 
-class V2Plugins(object):
-    """This module's builds of the test plugins (random versions: see e2e_support.Packages)."""
-
-    def __init__(self):
-        rng = random.SystemRandom()
-        version = "%d.%d.1" % (rng.randint(1, 9999), rng.randint(0, 9999))
-        self.data, self.identifiers = {}, {}
-        for name in PLUGINS:
-            self.data[name] = build_plugin.build(version, plugin=name)
-            self.identifiers[name] = build_plugin.unique_identifier(self.data[name], version,
-                                                                    plugin=name)
-
-
 @pytest.fixture(scope="module")
 def v2_plugins():
-    return V2Plugins()
+    """This module's builds of the test plugins, at a random version (see
+    e2e_support.random_release)."""
+    return support.BuiltPlugins(PLUGINS, support.random_release() + ".1")
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +212,7 @@ def home(client, tenants, v2_plugins):
     for name in PLUGINS:
         identifier = client.upload_pkg(tenant, v2_plugins.data[name]).unique_identifier
         assert identifier == v2_plugins.identifiers[name]
-    start = client.install_from_identifiers(tenant, [v2_plugins.identifiers[n] for n in PLUGINS],
-                                            dpc.PluginInstallationSource.Package)
-    if not start.all_installed:
-        client.wait_for_installation_task(tenant, start.task_id, timeout=600)
+    support.install_all_and_wait(client, tenant, [v2_plugins.identifiers[n] for n in PLUGINS])
     return tenant
 
 

@@ -92,15 +92,20 @@ class DispatchRoute(object):
     chunks``, the plugin's behaviour when no test handler is set (None: the
     empty stream).  ``encode``: chunk -> envelope bytes (default
     :func:`encode_chunk`).  ``v2``: also serve ``/v2/invoke/dispatch/<path>``.
+    ``chunk_filter``: chunks -> chunks, what the daemon does to the plugin's
+    chunks before they are encoded (None: they pass as they are; agent
+    strategies merge blob pieces there).
     """
 
-    def __init__(self, path, request_type, data_fields, handler=None, encode=None, v2=True):
+    def __init__(self, path, request_type, data_fields, handler=None, encode=None, v2=True,
+                 chunk_filter=None):
         self.path = path.strip("/")
         self.request_type = request_type
         self.data_fields = list(data_fields)
         self.handler = handler
         self.encode = encode or encode_chunk
         self.v2 = v2
+        self.chunk_filter = chunk_filter
         self.fields = _dispatch_fields(request_type, self.data_fields)
         self.v2_fields = _v2_fields(request_type, self.data_fields)
 
@@ -136,19 +141,34 @@ class DispatchCall(object):
         return "<DispatchCall %s %s>" % (self.route.path, self.identifier)
 
 
-def register_dispatch_route(router, daemon, route):
-    """Serve ``route`` on ``router`` for ``daemon`` (tenant path, and the /v2 path when ``route.v2``)."""
+def register_dispatch_route(router, daemon, route, answer=None):
+    """Serve ``route`` on ``router`` for ``daemon`` (tenant path, and the /v2 path when ``route.v2``).
+
+    ``answer(daemon, route, h, direct)`` answers one request (default :func:`serve`);
+    a route group with checks of its own passes a function that makes them first.
+    """
+    answer = answer or serve
     with daemon._lock:
         if route.path in daemon._dispatch_routes:
             raise ValueError("dispatch route already served: %s" % route.path)
         daemon._dispatch_routes[route.path] = route
-    router.add("POST", TENANT_PREFIX + route.path, lambda h: serve(daemon, route, h), True)
+    router.add("POST", TENANT_PREFIX + route.path, lambda h: answer(daemon, route, h), True)
     if route.v2:
-        router.add("POST", V2_PREFIX + route.path, lambda h: serve(daemon, route, h, direct=True), True)
+        router.add("POST", V2_PREFIX + route.path, lambda h: answer(daemon, route, h, direct=True), True)
 
 
 def serve(daemon, route, h, direct=False):
     """Answer one dispatch request: middleware checks, binding, then the SSE stream."""
+    call = dispatch_call(daemon, route, h, direct)
+    handler = plugin_handler(daemon, call)
+    chunks = _call_handler(handler, call) if handler is not None else iter(())
+    if route.chunk_filter is not None:
+        chunks = route.chunk_filter(chunks)
+    return stream(daemon, h, chunks, route.encode)
+
+
+def dispatch_call(daemon, route, h, direct=False):
+    """The middleware checks and the binding of one request; what its handler is given."""
     if direct:
         identifier, package = _direct_plugin(daemon, h)
         installation, plugin_id = None, identifier.split(":", 1)[0]
@@ -160,11 +180,13 @@ def serve(daemon, route, h, direct=False):
         values = h.bind(route.fields)
         tenant = values["TenantID"]
     body = h.json_body()
-    call = DispatchCall(daemon, route, body if isinstance(body, dict) else {}, values, tenant, plugin_id,
+    return DispatchCall(daemon, route, body if isinstance(body, dict) else {}, values, tenant, plugin_id,
                         identifier, package, installation)
-    handler = daemon._dispatch_handler(plugin_id, route.path) or route.handler
-    chunks = _call_handler(handler, call) if handler is not None else iter(())
-    return stream(daemon, h, chunks, route.encode)
+
+
+def plugin_handler(daemon, call):
+    """The handler a test set for this plugin and route, else the route's own (may be None)."""
+    return daemon._dispatch_handler(call.plugin_id, call.route.path) or call.route.handler
 
 
 def _dispatch_installation(daemon, h):
@@ -184,16 +206,22 @@ def _dispatch_installation(daemon, h):
 
 def _direct_plugin(daemon, h):
     """The /v2 middleware: X-Plugin-Unique-Identifier, then a running plugin (pre-stream errors)."""
+    identifier = identifier_header(h)
+    with daemon._lock:
+        if daemon._refcount.get(identifier, 0) <= 0:   # uploaded only, or unknown: no runtime runs it
+            raise _internal("no available node, plugin runtime not found", status=404)
+        return identifier, daemon._packages.get(identifier)
+
+
+def identifier_header(h):
+    """The request's ``X-Plugin-Unique-Identifier``, checked: HTTP 400 when missing or malformed."""
     identifier = h.headers.get("X-Plugin-Unique-Identifier", "")
     if not identifier:
         raise _bad_request("X-Plugin-Unique-Identifier header is required", status=400)
     if not IDENTIFIER_RE.match(identifier):
         raise _DaemonError(-400, "PluginUniqueIdentifierError",
                            "plugin_unique_identifier is not valid: %s" % identifier, status=400)
-    with daemon._lock:
-        if daemon._refcount.get(identifier, 0) <= 0:   # uploaded only, or unknown: no runtime runs it
-            raise _internal("no available node, plugin runtime not found", status=404)
-        return identifier, daemon._packages.get(identifier)
+    return identifier
 
 
 def _call_handler(handler, call):

@@ -18,8 +18,7 @@ yields.  Recorded ground truth: tests/transcripts/0.6.10-routes/agent/.
 import base64
 import binascii
 
-from ..dispatch import (TENANT_PREFIX, V2_PREFIX, DispatchCall, DispatchRoute, _call_handler,
-                        _direct_plugin, _dispatch_installation, stream)
+from ..dispatch import DispatchRoute, register_dispatch_route
 from ..server import _Field
 from .providers import member_names, register_listing
 from .tools import _chunk_event
@@ -72,33 +71,10 @@ INVOKE = DispatchRoute("agent_strategy/invoke", "RequestInvokeAgentStrategy", [
            ns="InvokeAgentStrategySchema.AgentStrategy"),
     _Field("AgentStrategyParams", "json", "agent_strategy_params", "map", "omitempty",
            ns="InvokeAgentStrategySchema.AgentStrategyParams"),
-], handler=_invoke, encode=_chunk_event)
-
-
-def _serve(daemon, h, direct=False):
-    """dispatch.serve, with the daemon's blob merging between plugin and stream."""
-    route = INVOKE
-    if direct:
-        identifier, package = _direct_plugin(daemon, h)
-        installation, plugin_id = None, identifier.split(":", 1)[0]
-        values = h.bind(route.v2_fields)
-        tenant = values["TenantId"]
-    else:
-        installation, package = _dispatch_installation(daemon, h)
-        identifier, plugin_id = installation["plugin_unique_identifier"], installation["plugin_id"]
-        values = h.bind(route.fields)
-        tenant = values["TenantID"]
-    body = h.json_body()
-    call = DispatchCall(daemon, route, body if isinstance(body, dict) else {}, values, tenant, plugin_id,
-                        identifier, package, installation)
-    handler = daemon._dispatch_handler(plugin_id, route.path) or route.handler
-    return stream(daemon, h, merge_blob_chunks(_call_handler(handler, call)), route.encode)
+], handler=_invoke, encode=_chunk_event, chunk_filter=merge_blob_chunks)
 
 
 def register(router, daemon):
     register_listing(router, daemon, "agent_strategies", "agent_strategy", "agent_strategy",
                      with_meta=True)
-    with daemon._lock:
-        daemon._dispatch_routes[INVOKE.path] = INVOKE   # so set_dispatch_handler accepts it
-    router.add("POST", TENANT_PREFIX + INVOKE.path, lambda h: _serve(daemon, h), True)
-    router.add("POST", V2_PREFIX + INVOKE.path, lambda h: _serve(daemon, h, direct=True), True)
+    register_dispatch_route(router, daemon, INVOKE)

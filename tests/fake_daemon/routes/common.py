@@ -14,6 +14,12 @@ _UID_QUERY = _Field("PluginUniqueIdentifier", "form", "plugin_unique_identifier"
                     "required,plugin_unique_identifier")
 
 
+def page_of(rows, values):
+    """The slice of ``rows`` that ``Page`` and ``PageSize`` of ``values`` (bound with ``_PAGE_FIELDS``) ask for."""
+    start = (values["Page"] - 1) * values["PageSize"]
+    return rows[start:start + values["PageSize"]]
+
+
 def add_routes(router, daemon, table):
     """Add ``(method, pattern, fn, keyed)`` rows; ``fn(daemon, handler)`` serves the route."""
     for method, pattern, fn, keyed in table:

@@ -40,7 +40,7 @@ import urllib.parse
 from ..server import _HANDLED, _Field
 from ..wire import (JSON_CTYPE, _bad_request, _canonical_uuid, _DaemonError, _daemon_not_found, _go_time,
                     _go_value, _internal, _is_pg_uuid, _now, _plugin_not_found, _require_uuid, _uuid7)
-from .common import _TENANT, add_routes
+from .common import _TENANT, add_routes, page_of
 from .providers import declaration
 
 BASE = "/plugin/:tenant_id/endpoint"
@@ -184,9 +184,8 @@ def _r_setup(daemon, h):
 
 
 def _page(rows, values):
-    ordered = sorted(rows, key=lambda r: r["created"], reverse=True)
-    start = (values["Page"] - 1) * values["PageSize"]
-    return ordered[start:start + values["PageSize"]]
+    """The requested page of ``rows``, newest first."""
+    return page_of(sorted(rows, key=lambda r: r["created"], reverse=True), values)
 
 
 def _r_list(daemon, h):

@@ -16,7 +16,7 @@ never uploaded or its declaration is gone.
 from ..packages import _as_dict, _Bundle, _bundle_dependency, _decode_upload, _Package, _PkgError
 from ..server import _Field
 from ..wire import IDENTIFIER_RE, _bad_request, _daemon_not_found, _internal, _now, _require_uuid
-from .common import _PAGE_FIELDS, _TENANT, _UID_QUERY, add_routes
+from .common import _PAGE_FIELDS, _TENANT, _UID_QUERY, add_routes, page_of
 
 # decode/from_identifier binds a form field from 0.5.5 on; up to 0.5.4 the struct field had
 # only a json tag, so gin's form binding reads the Go field name (s22 of both releases).
@@ -78,16 +78,24 @@ def register(router, daemon):
 # ---- uploads ---------------------------------------------------------------
 
 
-def _r_upload_package(daemon, h):
+def _upload_form(h, file_field, max_size):
+    """The daemon's checks of an upload, in its order: the file part, the tenant, the size.
+
+    Returns (form, file part, whether ``verify_signature`` is ``"true"``).
+    """
     form = h.multipart_form()
-    part = form.file("dify_pkg")
+    part = form.file(file_field)
     if part is None:
         raise _bad_request("http: no such file")
     if h.params.get("tenant_id", "") == "":
         raise _bad_request("tenant ID is required")
-    if part.size > daemon.max_package_size:
+    if part.size > max_size:
         raise _bad_request("file size exceeds the maximum limit")
-    verify = form.value("verify_signature") == "true"
+    return form, part, form.value("verify_signature") == "true"
+
+
+def _r_upload_package(daemon, h):
+    form, part, verify = _upload_form(h, "dify_pkg", daemon.max_package_size)
     package = _decode_upload(form.open(part), daemon.max_package_size, daemon.signed, verify)
     daemon._store_packages([package])
     stored = daemon._packages[package.identifier]
@@ -96,15 +104,7 @@ def _r_upload_package(daemon, h):
 
 
 def _r_upload_bundle(daemon, h):
-    form = h.multipart_form()
-    part = form.file("dify_bundle")
-    if part is None:
-        raise _bad_request("http: no such file")
-    if h.params.get("tenant_id", "") == "":
-        raise _bad_request("tenant ID is required")
-    if part.size > daemon.max_bundle_size:
-        raise _bad_request("file size exceeds the maximum limit")
-    verify = form.value("verify_signature") == "true"
+    form, part, verify = _upload_form(h, "dify_bundle", daemon.max_bundle_size)
     result, packages = [], []
     with _Bundle(form.open(part)) as bundle:
         for dependency in bundle.manifest.get("dependencies") or []:
@@ -157,8 +157,7 @@ def _r_tasks(daemon, h):
     tenant = _require_uuid(values["TenantID"])
     with daemon._lock:
         tasks = sorted(daemon._tasks.get(tenant, {}).values(), key=lambda t: t["created"], reverse=True)
-        start = (values["Page"] - 1) * values["PageSize"]
-        return [daemon._task_json(t) for t in tasks[start:start + values["PageSize"]]]
+        return [daemon._task_json(t) for t in page_of(tasks, values)]
 
 
 def _r_task(daemon, h):
@@ -246,8 +245,7 @@ def _r_list(daemon, h):
     tenant = _require_uuid(values["TenantID"])
     with daemon._lock:
         rows = sorted(daemon._installations.get(tenant, []), key=lambda r: r["created"], reverse=True)
-        start = (values["Page"] - 1) * values["PageSize"]
-        page = [daemon._list_entry(r) for r in rows[start:start + values["PageSize"]]]
+        page = [daemon._list_entry(r) for r in page_of(rows, values)]
         return {"list": page, "total": len(rows)}
 
 

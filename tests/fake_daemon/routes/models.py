@@ -38,7 +38,7 @@ import uuid
 import yaml
 
 from .. import dispatch
-from ..dispatch import REQUEST_NS, TENANT_PREFIX, V2_PREFIX, DispatchCall, DispatchRoute
+from ..dispatch import REQUEST_NS, DispatchRoute
 from ..server import _HANDLED, _Field, _validation_message
 from ..wire import (
     FakePluginError,
@@ -49,7 +49,7 @@ from ..wire import (
     _require_uuid,
     go_json,
 )
-from .common import _PAGE_FIELDS, add_routes
+from .common import _PAGE_FIELDS, add_routes, page_of
 
 MGMT = "/plugin/:tenant_id/management"
 MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "moderation", "tts", "text2img")
@@ -199,14 +199,13 @@ def _r_models(daemon, h):
     tenant = _require_uuid(values["TenantID"])
     with daemon._lock:
         rows = _model_rows(daemon, tenant)
-        start = (values["Page"] - 1) * values["PageSize"]
         return [{
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, row["id"] + "/model")),
             "created_at": _go_time(row["created"]), "updated_at": _go_time(row["updated"]),
             "provider": declaration["provider"], "tenant_id": row["tenant_id"],
             "plugin_unique_identifier": row["plugin_unique_identifier"],
             "plugin_id": row["plugin_id"], "declaration": declaration,
-        } for row, declaration in rows[start:start + values["PageSize"]]]
+        } for row, declaration in page_of(rows, values)]
 
 
 # ---- the plugin's side: shared ---------------------------------------------------
@@ -603,13 +602,8 @@ def _serve(daemon, route, h, direct=False):
 
 def _serve_json(daemon, route, h):
     """Polling: the plugin's one answer as a JSON envelope; its error as HTTP 500 -500."""
-    installation, package = dispatch._dispatch_installation(daemon, h)
-    values = h.bind(route.fields)
-    body = h.json_body()
-    call = DispatchCall(daemon, route, body if isinstance(body, dict) else {}, values, values["TenantID"],
-                        installation["plugin_id"], installation["plugin_unique_identifier"], package,
-                        installation)
-    handler = daemon._dispatch_handler(call.plugin_id, route.path) or route.handler
+    call = dispatch.dispatch_call(daemon, route, h)
+    handler = dispatch.plugin_handler(daemon, call)
     try:
         answers = list(handler(call))
     except FakePluginError as exc:
@@ -623,17 +617,6 @@ def _serve_json(daemon, route, h):
     data = answer["__raw__"] if _raw(answer) else _go_struct(answer)
     h.send_body(200, go_json({"code": 0, "message": "success", "data": data}))
     return _HANDLED
-
-
-def _register(router, daemon, route):
-    """As dispatch.register_dispatch_route, with this module's checks in front."""
-    with daemon._lock:
-        if route.path in daemon._dispatch_routes:
-            raise ValueError("dispatch route already served: %s" % route.path)
-        daemon._dispatch_routes[route.path] = route
-    router.add("POST", TENANT_PREFIX + route.path, lambda h: _serve(daemon, route, h), True)
-    if route.v2:
-        router.add("POST", V2_PREFIX + route.path, lambda h: _serve(daemon, route, h, direct=True), True)
 
 
 def _field(name, key, kind="str", rules="required", schema=None):
@@ -700,4 +683,4 @@ def register(router, daemon):
         ("GET", MGMT + "/models", _r_models, True),
     ])
     for route in ROUTES:
-        _register(router, daemon, route)
+        dispatch.register_dispatch_route(router, daemon, route, answer=_serve)

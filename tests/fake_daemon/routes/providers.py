@@ -14,7 +14,7 @@ Recorded ground truth: tests/transcripts/0.6.10-routes/{agent,datasource,trigger
 from ..packages import _i18n, _norm_config_list, _opt_i18n, _yaml_load
 from ..server import _Field
 from ..wire import _go_time, _go_value, _plugin_not_found, _require_uuid
-from .common import _PAGE_FIELDS, _TENANT, add_routes
+from .common import _PAGE_FIELDS, _TENANT, add_routes, page_of
 
 MGMT = "/plugin/:tenant_id/management"
 
@@ -123,9 +123,7 @@ def register_listing(router, daemon, plural, singular, section, with_meta=False)
         tenant = _require_uuid(values["TenantID"])
         with daemon_._lock:
             rows = provider_rows(daemon_, tenant, section)
-            start = (values["Page"] - 1) * values["PageSize"]
-            return [_entry(daemon_, row, section, with_meta)
-                    for row in rows[start:start + values["PageSize"]]]
+            return [_entry(daemon_, row, section, with_meta) for row in page_of(rows, values)]
 
     def one(daemon_, h):
         values = h.bind(_GET_FIELDS)

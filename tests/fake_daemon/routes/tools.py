@@ -26,7 +26,7 @@ from ..wire import (
     _require_uuid,
     go_json,
 )
-from .common import _PAGE_FIELDS, _TENANT, add_routes
+from .common import _PAGE_FIELDS, _TENANT, add_routes, page_of
 
 MGMT = "/plugin/:tenant_id/management"
 
@@ -78,8 +78,7 @@ def _r_tools(daemon, h):
     tenant = _require_uuid(values["TenantID"])
     with daemon._lock:
         rows = _tool_rows(daemon, tenant)
-        start = (values["Page"] - 1) * values["PageSize"]
-        return [_tool_entry(daemon, r) for r in rows[start:start + values["PageSize"]]]
+        return [_tool_entry(daemon, r) for r in page_of(rows, values)]
 
 
 def _r_tool(daemon, h):

@@ -24,11 +24,10 @@ import time
 import urllib.parse
 import uuid
 
-from ..dispatch import DispatchRoute, register_dispatch_route
+from ..dispatch import DispatchRoute, identifier_header, register_dispatch_route
 from ..server import _HANDLED, _Field
-from ..wire import (IDENTIFIER_RE, NOT_FOUND_BODY, FakePluginError, _bad_request, _DaemonError,
-                    _go_value, _require_uuid)
-from .common import _TENANT
+from ..wire import NOT_FOUND_BODY, FakePluginError, _bad_request, _go_value, _require_uuid
+from .common import _TENANT, page_of
 
 MGMT = "/plugin/:tenant_id/management"
 CATEGORIES = ("tool", "model", "extension", "agent-strategy", "datasource", "trigger")
@@ -255,9 +254,7 @@ def _r_category_list(daemon, h):
         matches = [daemon._list_entry(row) for row, declaration in _tenant_rows(daemon, tenant)
                    if category_of(declaration) == values["Category"]
                    and _matches(row, declaration, query, tags, language)]
-    start = (values["Page"] - 1) * values["PageSize"]
-    page = matches[start:start + values["PageSize"]]
-    return {"list": page, "has_more": len(matches) > start + values["PageSize"]}
+    return {"list": page_of(matches, values), "has_more": len(matches) > values["Page"] * values["PageSize"]}
 
 
 def _r_model_bindings(daemon, h):
@@ -296,12 +293,7 @@ def _r_debugging_key(daemon, h, keys):
 def _r_extract(daemon, h):
     if not _since(daemon, h, (0, 6, 1)):
         return _HANDLED
-    identifier = h.headers.get("X-Plugin-Unique-Identifier", "")
-    if not identifier:
-        raise _bad_request("X-Plugin-Unique-Identifier header is required", status=400)
-    if not IDENTIFIER_RE.match(identifier):
-        raise _DaemonError(-400, "PluginUniqueIdentifierError",
-                           "plugin_unique_identifier is not valid: %s" % identifier, status=400)
+    identifier = identifier_header(h)
     with daemon._lock:
         package = daemon._packages.get(identifier)
     if package is None:
