@@ -4428,7 +4428,7 @@ class _SSEParser:
                 first = b"".join(self._pending)[:-1]  # the blank line spans the seam
                 chunk = chunk[1:]
             else:
-                cut = chunk.find(b"\n\n")
+                cut = _find_blank_line(chunk)
                 if cut < 0:
                     self._keep(chunk)
                     return []
@@ -4548,6 +4548,19 @@ class _SSEParser:
         if any(_sse_field(line)[0] == "data" for line in lines):
             return True
         return bool(unfinished) and not unfinished.startswith(b":")
+
+
+def _find_blank_line(data: bytes) -> int:
+    """``data.find(b"\\n\\n")``, quicker on the reads of an event longer than a read
+    (a large result): bytes.find walks a two-byte separator about a byte per step,
+    find(b"\\n") uses memchr. After a few lone line ends, bytes.find takes over."""
+    find = data.find
+    line_end = find(b"\n")
+    for _ in range(8):
+        if line_end < 0 or data[line_end + 1:line_end + 2] == b"\n":
+            return line_end
+        line_end = find(b"\n", line_end + 1)
+    return line_end if line_end < 0 else find(b"\n\n", line_end)
 
 
 def _split_blank_lines(data: bytes) -> List[bytes]:

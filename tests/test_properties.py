@@ -194,6 +194,15 @@ def test_sse_any_split_gives_the_same_events(stream, cuts):
         assert _client_sse([stream[i:i + 1] for i in range(len(stream))]) == whole
 
 
+@_settings(300)
+@given(data=st.binary(max_size=60).map(lambda b: bytes(b"ab\n\r"[x % 4] for x in b)))
+@example(data=b"a\n" * 12 + b"\n")
+def test_find_blank_line_is_bytes_find(data):
+    """The memchr walk finds the first blank line where bytes.find does, lone line ends
+    before it or not."""
+    assert dpc._find_blank_line(data) == data.find(b"\n\n")
+
+
 @_settings(250)
 @given(stream=sse_streams())
 @example(stream=b"id: 1\n\nevent: x\n\ndata: y\n\n")
