@@ -4432,7 +4432,8 @@ class _SSEParser:
                 if cut < 0:
                     self._keep(chunk)
                     return []
-                first = b"".join(self._pending) + chunk[:cut]
+                self._pending.append(chunk[:cut])
+                first = b"".join(self._pending)  # (one copy of a long event, not two)
                 chunk = chunk[cut + 2:]
             self._pending = []
             self._pending_size = 0
@@ -4502,9 +4503,10 @@ class _SSEParser:
         limit = self.max_event_size
         for text in texts[:-1]:
             if text[:6] == b"data: " and b"\n" not in text and len(text) <= limit:
-                # one data line, the daemon's form: no line-by-line parsing
-                events.append(_SSEEvent("message", text[6:].decode("utf-8", "replace"),
-                                        self._last_id))
+                # one data line, the daemon's form: no line-by-line parsing (decoded
+                # from a view: a long event is not copied before it is decoded)
+                data = str(memoryview(text)[6:], "utf-8", "replace")
+                events.append(_SSEEvent("message", data, self._last_id))
             else:
                 self._end_event(text, events)
         return events
