@@ -1491,7 +1491,7 @@ _SIMPLE_CONVERTERS: Dict[str, Optional[_Converter]] = {
     "Decimal": _conv_decimal, "datetime": _conv_datetime, "Any": None, "object": None,
 }
 _ZERO_VALUES: Dict[str, Any] = {"str": "", "_Text": "", "int": 0, "float": 0.0, "bool": False,
-                                "bytes": b""}
+                                "bytes": b"", "_HexBytes": b""}
 
 
 class _FieldSpec:
@@ -2119,29 +2119,24 @@ class ToolProviderDeclaration(_Entity):
         return self.tools
 
 
-@_entity
-class _InstalledProvider(_Entity):
-    """What the daemon lists for every installed provider: the installation row.
+class _ProviderNaming:
+    """``full_name`` of an installed provider entity (one with ``plugin_id`` and
+    ``provider``), and the naming of its declaration's members by it. No fields: the
+    entities keep their own, in their own order."""
 
-    ``provider`` is the short provider name; ``full_name`` is ``plugin_id/provider``,
-    the form the client's methods take. The client also writes the full name into
-    ``declaration.identity.name`` and into each member's ``identity.provider``.
-    """
-
-    provider: str = _REQUIRED
-    plugin_id: str = _REQUIRED
-    plugin_unique_identifier: str = ""
-    id: Optional[str] = None
-    tenant_id: Optional[str] = None
-    created_at: Optional[datetime] = None
-    updated_at: Optional[datetime] = None
+    if TYPE_CHECKING:
+        plugin_id: str
+        provider: str
 
     @property
     def full_name(self) -> str:
-        """``plugin_id/provider``, e.g. ``acme/search/search``."""
+        """``plugin_id/provider``, e.g. ``acme/search/search``: the form the client's
+        methods take (``invoke`` as ``tool_provider``)."""
         return "%s/%s" % (self.plugin_id, self.provider)
 
     def _name_members(self) -> None:
+        """Write the full name into ``declaration.identity.name`` and into each
+        member's ``identity.provider``."""
         declaration: Any = getattr(self, "declaration", None)
         if declaration is None:
             return
@@ -2151,11 +2146,38 @@ class _InstalledProvider(_Entity):
 
 
 @_entity
-class PluginToolProviderEntity(_InstalledProvider):
-    """A tool provider installed for a tenant: ``full_name`` (``plugin_id/provider``)
-    is what ``invoke`` takes as ``tool_provider``."""
+class PluginToolProviderEntity(_ProviderNaming, _Entity):
+    """A tool provider installed for a tenant.
 
+    ``provider`` is the short provider name; ``declaration.identity.name`` and every
+    tool's ``identity.provider`` are ``full_name`` (``plugin_id/provider``), the form
+    ``invoke`` takes. (The fields are in the seed's order: positional construction
+    keeps working.)
+    """
+
+    provider: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = ""
     declaration: Optional[ToolProviderDeclaration] = None
+    id: Optional[str] = None
+    tenant_id: Optional[str] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+
+
+@_entity
+class _InstalledProvider(_ProviderNaming, _Entity):
+    """What the daemon lists for every installed provider of the other kinds (agent
+    strategies, datasources, triggers): the installation row; each kind adds its
+    ``declaration``."""
+
+    provider: str = _REQUIRED
+    plugin_id: str = _REQUIRED
+    plugin_unique_identifier: str = ""
+    id: Optional[str] = None
+    tenant_id: Optional[str] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
 
 
 # =============================================================================
@@ -3129,6 +3151,12 @@ class _TTSChunk(_Entity):
 
     result: _HexBytes = _REQUIRED
     mime_type: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """As the daemon sends it: the audio in hex."""
+        data = super().to_dict()
+        data["result"] = self.result.hex()
+        return data
 
 
 @_entity
@@ -7714,9 +7742,13 @@ def _tts_chunk_reader() -> Callable[[_EventData, str], _TTSChunk]:
 
 
 def _audio_of(chunks: Generator[_TTSChunk, None, None]) -> Generator[bytes, None, None]:
-    """The audio of each TTS chunk (decoded from hex as the chunk was read)."""
-    for chunk in chunks:
-        yield chunk.result
+    """The audio of each TTS chunk (decoded from hex as the chunk was read). Closing it
+    closes the stream."""
+    try:
+        for chunk in chunks:
+            yield chunk.result
+    finally:
+        chunks.close()
 
 
 class _PollingLimits:
@@ -9962,8 +9994,10 @@ def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = N
 def _argument_bytes(value: str, flag: str, stdin: TextIO) -> Tuple[bytes, str]:
     """An option's value given inline, as @file, or as - (standard input): its bytes,
     and where they came from (named in errors)."""
+    # surrogateescape: bytes that were not UTF-8 come back as they were (POSIX decodes
+    # arguments, and stdin under PYTHONUTF8, that way), and are then told apart
     if value == "-":
-        return stdin.read().encode("utf-8"), "%s (stdin)" % flag
+        return stdin.read().encode("utf-8", "surrogateescape"), "%s (stdin)" % flag
     if value.startswith("@"):
         path = value[1:]
         try:
@@ -9973,7 +10007,7 @@ def _argument_bytes(value: str, flag: str, stdin: TextIO) -> Tuple[bytes, str]:
             raise InvalidArgumentError("%s: cannot read %s: %s" % (flag, path,
                                                                    _os_error_text(exc)),
                                        argument=flag) from None
-    return value.encode("utf-8"), flag
+    return value.encode("utf-8", "surrogateescape"), flag
 
 
 def _read_json_argument(value: Optional[str], flag: str, stdin: TextIO) -> Dict[str, Any]:

@@ -318,6 +318,11 @@ def test_invoke_parameters_from_json_file_and_stdin(cli, daemon, tenant, tmp_pat
     bad = cli(*(base + ["--params", "@" + str(not_utf8)]))
     assert bad.code == 2 and "--params (%s) is not valid JSON" % not_utf8 in bad.err
     assert "Traceback" not in bad.err
+    # the same bytes inline or piped: POSIX hands them over as lone surrogates
+    inline = cli(*(base + ["--params", '{"text": "caf\udce9"}']))
+    assert inline.code == 2 and "--params is not valid JSON" in inline.err
+    piped = cli(*(base + ["--params", "-"]), stdin='{"text": "caf\udce9"}')
+    assert piped.code == 2 and "--params (stdin) is not valid JSON" in piped.err
     cast = cli(*(base + ["--params", '{"count": "lots"}']))
     assert cast.code == 2 and "'count' = 'lots'" in cast.err and "missing required" in cast.err
     raw = cli(*(base + ["--params", '{"count": "lots"}', "--no-cast"]))

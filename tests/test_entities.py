@@ -275,3 +275,25 @@ def test_a_class_is_prepared_only_when_first_used():
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[]", "['TextMessage']"]
+
+
+def test_tool_provider_fields_keep_their_order():
+    """PluginToolProviderEntity shares its naming with the other provider entities, not
+    its fields: built positionally, each value lands where it always did."""
+    import dataclasses
+
+    names = [field.name for field in dataclasses.fields(dpc.PluginToolProviderEntity)]
+    assert names == ["provider", "plugin_id", "plugin_unique_identifier", "declaration", "id",
+                     "tenant_id", "created_at", "updated_at", "extra"]
+    declaration = dpc.ToolProviderDeclaration(identity=dpc.ToolProviderIdentity(name="s"))
+    entity = dpc.PluginToolProviderEntity("s", "acme/s", "acme/s:1@x", declaration, "row-1")
+    assert (entity.declaration, entity.id, entity.full_name) == (declaration, "row-1",
+                                                                 "acme/s/s")
+
+
+def test_tts_chunk_round_trips_in_hex():
+    chunk = dpc._TTSChunk.from_dict({"result": "00ffAB", "mime_type": "audio/mpeg"})
+    assert chunk.result == b"\x00\xff\xab"
+    assert chunk.to_dict() == {"result": "00ffab", "mime_type": "audio/mpeg"}
+    assert dpc._TTSChunk.from_dict(chunk.to_dict()).result == chunk.result
+    assert dpc._TTSChunk().result == b""

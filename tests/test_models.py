@@ -496,6 +496,24 @@ def test_invoke_tts_large_chunks_are_read_from_the_raw_bytes(client, daemon, ten
     assert info.value.path == "data.result" and "not hex" in info.value.message
 
 
+def test_closing_the_audio_closes_its_stream():
+    """Closing the audio generator closes the chunk stream under it at once (its
+    connection goes back to the pool), not when the garbage collector gets to it."""
+    closed = []
+
+    def chunks():
+        try:
+            yield dpc._TTSChunk(result=b"a")
+            yield dpc._TTSChunk(result=b"b")
+        finally:
+            closed.append(True)
+    stream = chunks()  # still referenced: only an explicit close ends it
+    audio = dpc._audio_of(stream)
+    assert next(audio) == b"a"
+    audio.close()
+    assert closed == [True]
+
+
 def test_get_tts_model_voices(client, daemon, tenant, installed):
     voices = client.get_tts_model_voices(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD)
     request, body = dispatched(daemon, "tts/model/voices")
