@@ -4417,8 +4417,8 @@ class _SSEParser:
     a short path; anything else is parsed line by line.
 
     With ``raw_long_lines``, a read of such events that begins with one over 1 KiB
-    hands their data over undecoded, as memoryviews of the read (audio and blob
-    pieces: their reader cuts the payload out of the bytes and decodes only that).
+    hands their data over undecoded, as memoryviews of the read (TTS audio: its reader
+    cuts the hex out of the bytes and decodes only that).
     """
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
@@ -7165,7 +7165,7 @@ class _Models(_ClientCore):
         data["tenant_id"] = target.tenant_id  # the daemon wants it in data too
         chunks = self._model_stream(target, user_id, "tts/invoke", data, _TTSChunk,
                                     reader=_tts_chunk_reader())
-        return _audio_of(chunks)
+        return _mapped(chunks, lambda chunk: chunk.result)  # decoded as each was read
 
     def get_tts_model_voices(self, tenant_id: str, user_id: str, plugin_id: str,
                              provider: str, model: str, credentials: Optional[Dict[str, Any]],
@@ -7739,16 +7739,6 @@ def _tts_chunk_reader() -> Callable[[_EventData, str], _TTSChunk]:
                         chunk.mime_type]
         return chunk
     return read_tts
-
-
-def _audio_of(chunks: Generator[_TTSChunk, None, None]) -> Generator[bytes, None, None]:
-    """The audio of each TTS chunk (decoded from hex as the chunk was read). Closing it
-    closes the stream."""
-    try:
-        for chunk in chunks:
-            yield chunk.result
-    finally:
-        chunks.close()
 
 
 class _PollingLimits:

@@ -496,8 +496,8 @@ def test_invoke_tts_large_chunks_are_read_from_the_raw_bytes(client, daemon, ten
     assert info.value.path == "data.result" and "not hex" in info.value.message
 
 
-def test_closing_the_audio_closes_its_stream():
-    """Closing the audio generator closes the chunk stream under it at once (its
+def test_closing_the_audio_closes_its_stream(client, tenant, monkeypatch):
+    """Closing invoke_tts's generator closes the chunk stream under it at once (its
     connection goes back to the pool), not when the garbage collector gets to it."""
     closed = []
 
@@ -508,7 +508,8 @@ def test_closing_the_audio_closes_its_stream():
         finally:
             closed.append(True)
     stream = chunks()  # still referenced: only an explicit close ends it
-    audio = dpc._audio_of(stream)
+    monkeypatch.setattr(dpc._Models, "_model_stream", lambda *args, **kwargs: stream)
+    audio = client.invoke_tts(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD, "x", "alloy")
     assert next(audio) == b"a"
     audio.close()
     assert closed == [True]
