@@ -110,8 +110,8 @@ __all__ = [
     "TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout",
     "HTTPStatusError", "InvalidResponseError", "ResponseValidationError",
     "ResponseTooLargeError", "BlobTooLargeError", "InvalidArgumentError",
-    "ToolParameterError", "ToolNotFoundError", "PackageTooLargeError", "PluginInstallError",
-    "InstallTimeoutError", "ConfigError",
+    "ToolParameterError", "ToolNotFoundError", "ModelNotFoundError", "PackageTooLargeError",
+    "PluginInstallError", "InstallTimeoutError", "ConfigError",
     "PluginDaemonError", "PluginDaemonInnerError", "PluginInvokeError",
     "PluginDaemonBadRequestError", "PluginDaemonNotFoundError",
     "PluginUniqueIdentifierError", "PluginPermissionDeniedError",
@@ -322,19 +322,65 @@ _MIN_REDACTED_KEY = 4  # shorter "keys" (tests, toys) would mask ordinary words
 
 def _redact(text: _MaybeText) -> _MaybeText:
     """``text`` with every configured daemon key replaced by ***."""
-    if isinstance(text, str):
-        for key in tuple(_KEYS_IN_USE):
-            if key in text:
-                text = text.replace(key, "***")
+    if isinstance(text, str) and _KEYS_IN_USE:
+        return _mask_text(text, tuple(_KEYS_IN_USE))
     return text
 
 
 def _redact_bytes(content: bytes) -> bytes:
-    """``content`` with every configured key, as UTF-8 or Latin-1 bytes, replaced by ***."""
-    for key in tuple(_KEYS_IN_USE):
-        for encoded in {key.encode("utf-8"), key.encode("latin-1")}:
-            if encoded in content:
-                content = content.replace(encoded, b"***")
+    """``content`` with every configured key replaced by ***."""
+    return _mask_bytes(content, tuple(_KEYS_IN_USE))
+
+
+def _secret_forms(secret: str) -> List[str]:
+    """How ``secret`` can stand in a text, longest first: as it is; JSON-escaped as
+    Python writes it (with and without ASCII escapes) and as Go does (which also
+    escapes <, > and &); and each of those as repr() shows it (an error often shows
+    a repr of what was sent back)."""
+    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    forms = {secret, escaped, json.dumps(secret)[1:-1],
+             escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")}
+    forms.update([repr(form)[1:-1] for form in forms])
+    return sorted(forms, key=len, reverse=True)
+
+
+def _mask_text(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets``, in any of its forms, replaced by ***; also the
+    start of one where the text was cut short ("...") in the middle of it."""
+    for secret in secrets:
+        forms = _secret_forms(secret)
+        for form in forms:
+            if form in text:
+                text = text.replace(form, "***")
+        if "..." in text:
+            parts = text.split("...")
+            parts[:-1] = [_mask_cut_end(part, forms) for part in parts[:-1]]
+            text = "...".join(parts)
+    return text
+
+
+def _mask_cut_end(part: str, forms: Sequence[str]) -> str:
+    """``part`` (a text up to a "..." that cut it) without the start of a secret at its
+    end (from _MIN_REDACTED_KEY characters on)."""
+    for form in forms:
+        for length in range(min(len(form), len(part)), _MIN_REDACTED_KEY - 1, -1):
+            if part.endswith(form[:length]):
+                return part[:-length] + "***"
+    return part
+
+
+def _mask_bytes(content: bytes, secrets: Sequence[str]) -> bytes:
+    """``content`` with each of ``secrets`` (its forms as UTF-8, and Latin-1 bytes)
+    replaced by ***."""
+    for secret in secrets:
+        encoded = {form.encode("utf-8") for form in _secret_forms(secret)}
+        try:
+            encoded.add(secret.encode("latin-1"))
+        except UnicodeEncodeError:
+            pass
+        for form in sorted(encoded, key=len, reverse=True):
+            if len(form) >= _MIN_REDACTED_KEY and form in content:
+                content = content.replace(form, b"***")
     return content
 
 
@@ -518,6 +564,11 @@ class InvalidArgumentError(DifyPluginError, ValueError):
 
 class ToolNotFoundError(InvalidArgumentError):
     """The tool provider exists but has no tool of that name (checked before sending)."""
+
+
+class ModelNotFoundError(InvalidArgumentError):
+    """No model provider of the tenant has the model (or provider) named: the command
+    line's lookup of a short name, done before any model call."""
 
 
 class ToolParameterError(InvalidArgumentError):
@@ -830,14 +881,22 @@ def _hint_for(message: Optional[str]) -> Optional[str]:
 # =============================================================================
 
 
+#: The longest timeout taken (about 31 years): sockets and clocks cannot count much
+#: further (an infinite one is None).
+_MAX_SECONDS = 1e9
+
+
 def _check_seconds(value: Any, name: str, allow_none: bool = True) -> Optional[float]:
-    """A timeout in seconds: a positive number, or None for no limit."""
+    """A timeout in seconds: a positive number (at most _MAX_SECONDS), or None for no
+    limit."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value > _MAX_SECONDS:
         raise InvalidArgumentError(
-            "%s must be a positive number of seconds%s, got %r"
-            % (name, " or None" if allow_none else "", value), argument=name)
+            "%s must be a positive number of seconds, at most %g%s, got %r"
+            % (name, _MAX_SECONDS, " (None: no limit)" if allow_none else "", value),
+            argument=name)
     return float(value)
 
 
@@ -1166,7 +1225,8 @@ class PluginInstallTaskStatus(_StrEnum):
 # Dict[str, X], List[X], Optional[X], Any, Decimal (from decimal strings), datetime
 # (RFC 3339), an entity class, Union[SomeEnum, str] (an enum that keeps values it does
 # not know), and a tagged union registered in `_TAGGED_UNIONS` (variants chosen by a
-# `type` or `role` key). `_REQUIRED` makes `from_dict` refuse a missing or null value;
+# `type` or `role` key). `_REQUIRED` makes `from_dict` refuse a missing or null value
+# (only a missing one if the type is Optional);
 # any other default is what a missing value becomes, and null too unless the type is
 # Optional (Go writes an empty list as null). List and dict defaults are copied per
 # instance. Keys the daemon sends that a class does not declare are kept in `extra`
@@ -2808,7 +2868,7 @@ class MultiModalPromptMessageContent(PromptMessageContent):
 
 @_entity
 class ImagePromptMessageContent(MultiModalPromptMessageContent):
-    """An image part; ``detail`` is "low" or "high"."""
+    """An image part; ``detail`` is "low" or "high" (sent as "low" when not given)."""
 
     type: str = "image"
     detail: Optional[str] = None
@@ -3080,7 +3140,7 @@ class EmbeddingResult(_Entity):
     """Embeddings, one vector per text (or document), in the order given."""
 
     model: str = ""
-    embeddings: List[List[float]] = []
+    embeddings: List[List[float]] = _REQUIRED
     usage: Optional[EmbeddingUsage] = None
 
 
@@ -3088,9 +3148,9 @@ class EmbeddingResult(_Entity):
 class RerankDocument(_Entity):
     """A ranked document: its ``index`` in the docs given, its text and score."""
 
-    index: int = 0
+    index: int = _REQUIRED
     text: str = ""
-    score: float = 0.0
+    score: float = _REQUIRED
 
 
 @_entity
@@ -3116,7 +3176,7 @@ class CredentialsValidationResult(_Entity):
     ``result`` is; a failed check raises instead. Its repr never shows the credentials.
     """
 
-    result: bool = False
+    result: bool = _REQUIRED
     credentials: Dict[str, Any] = {}
 
     def __bool__(self) -> bool:
@@ -3142,7 +3202,7 @@ class _LLMNumTokens(_Entity):
 class _TextEmbeddingNumTokens(_Entity):
     """text_embedding/num_tokens: ``{num_tokens: [...]}``."""
 
-    num_tokens: List[int] = []
+    num_tokens: List[int] = _REQUIRED
 
 
 @_entity
@@ -3170,7 +3230,7 @@ class _TTSVoices(_Entity):
 class _ModelSchema(_Entity):
     """model/schema: ``{model_schema}`` (null for a model the plugin does not know)."""
 
-    model_schema: Optional[AIModelEntity] = None
+    model_schema: Optional[AIModelEntity] = _REQUIRED  # null is an answer; missing is not
 
 
 # =============================================================================
@@ -4334,6 +4394,7 @@ class _UploadSource:
 
     @classmethod
     def _from_fileobj(cls, fileobj: Any, argument: str, limit: int) -> _UploadSource:
+        _check_open(fileobj, argument)
         try:
             seekable = fileobj.seekable()
         except (AttributeError, OSError, ValueError):
@@ -4419,12 +4480,17 @@ class _SSEParser:
     With ``raw_long_lines``, a read of such events that begins with one over 1 KiB
     hands their data over undecoded, as memoryviews of the read (TTS audio: its reader
     cuts the hex out of the bytes and decodes only that).
+
+    With ``strict``, a line that is not a field of the format (data, event, id, retry)
+    nor a comment raises RemoteProtocolError instead of being skipped: the daemon
+    writes data lines only, so such a line is a damaged event, not one to do without.
     """
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-                 raw_long_lines: bool = False) -> None:
+                 raw_long_lines: bool = False, strict: bool = False) -> None:
         self.max_event_size = max_event_size
         self.raw_long_lines = raw_long_lines
+        self.strict = strict
         self._pending: List[bytes] = []           # bytes of the unfinished event, line ends made LF
         self._pending_size = 0
         self._pending_cr = False     # the last read ended with CR: a following LF is not a line
@@ -4563,6 +4629,9 @@ class _SSEParser:
                 event = value.decode("utf-8", "replace")
             elif field == "id" and b"\x00" not in value:
                 self._last_id = value.decode("utf-8", "replace")
+            elif self.strict and field not in _SSE_OTHER_FIELDS:
+                raise RemoteProtocolError("the daemon's event stream has a line that is not "
+                                          "an event field: %s" % _short_repr(line, 80))
             # blank lines (only at the start), comments, retry and unknown fields: nothing
         if data:
             events.append(_SSEEvent(event or "message",
@@ -4617,6 +4686,11 @@ def _split_blank_lines(data: bytes) -> List[bytes]:
     return parts
 
 
+#: Lines of an event stream that carry no data: comments and blank lines (""), retry,
+#: and the fields read apart (id, event).
+_SSE_OTHER_FIELDS = frozenset(("", "retry", "id", "event"))
+
+
 def _sse_field(line: bytes) -> Tuple[str, bytes]:
     """(field name, value bytes) of one event-stream line; ("", b"") for comments and
     blank lines."""
@@ -4636,10 +4710,17 @@ def _sse_field(line: bytes) -> Tuple[str, bytes]:
 # =============================================================================
 
 
+def _not_json_constant(name: str) -> Any:
+    """json's ``parse_constant``: NaN and Infinity are not JSON (Python would take them;
+    Go, the daemon, never writes them)."""
+    raise ValueError("%s is not a JSON number" % name)
+
+
 def _loads(text: Union[str, bytes]) -> Any:
-    """``json.loads``, with nesting too deep for the parser reported as ValueError too."""
+    """``json.loads`` of standard JSON (no NaN or Infinity), with nesting too deep for the
+    parser reported as ValueError too."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply to parse") from None
 
@@ -4679,6 +4760,8 @@ def _daemon_error(code: int, message: Any, http_status: Optional[int], route: st
         error_type, text, daemon_args = None, message, None
     if not isinstance(text, str):
         text = json.dumps(text) if text is not None else ""
+    if not text.strip():
+        text = "the daemon sent error code %d without a message" % code
     cls = (_DAEMON_ERROR_TYPES.get(error_type or "")
            or _DAEMON_ERROR_CODES.get(code, PluginDaemonError))
     kwargs = dict(http_status=http_status, code=code, error_type=error_type, route=route,
@@ -4717,10 +4800,11 @@ def _decode_envelope(response: Response, route: str) -> Any:
     not the daemon's at all (a proxy's HTML page, an empty 500).
     """
     body = response.content
+    problem = "an empty body"
     try:
         parsed = _loads(body) if body else None
-    except ValueError:  # includes invalid UTF-8
-        parsed = None
+    except ValueError as exc:  # includes invalid UTF-8
+        parsed, problem = None, "a body that is not JSON (%s)" % exc
     status = response.status_code
     if isinstance(parsed, dict) and "code" in parsed:
         code = parsed["code"]
@@ -4741,7 +4825,7 @@ def _decode_envelope(response: Response, route: str) -> Any:
     if parsed is None:
         raise InvalidResponseError(
             "the daemon answered HTTP %d with %s instead of its JSON envelope" % (
-                status, "an empty body" if not body else "a body that is not JSON"),
+                status, problem),
             http_status=status, route=route,
             hint="is this URL really the plugin daemon (not Dify's API or a proxy page)?")
     raise InvalidResponseError(
@@ -5925,16 +6009,24 @@ def _secret_values(credentials: Any) -> List[str]:
 
 
 def _masked(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {key: _masked(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets) for item in value]
-    return value
+    """A copy of ``value`` (a text, or JSON data nested to any depth) with ``secrets``
+    masked in every string in it."""
+    holder: List[Any] = [None]
+    pending: List[Tuple[Any, Any, Any]] = [(holder, 0, value)]
+    while pending:
+        parent, key, item = pending.pop()
+        if isinstance(item, str):
+            item = _mask_text(item, secrets)
+        elif isinstance(item, dict):
+            copy: Any = dict.fromkeys(item)
+            pending.extend((copy, name, inner) for name, inner in item.items())
+            item = copy
+        elif isinstance(item, list):
+            copy = [None] * len(item)
+            pending.extend((copy, index, inner) for index, inner in enumerate(item))
+            item = copy
+        parent[key] = item
+    return holder[0]
 
 
 def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
@@ -5948,10 +6040,7 @@ def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
     error.args = tuple(_masked(list(error.args), secrets))
     response = getattr(error, "response", None)
     if response is not None and isinstance(response.content, bytes):
-        content = response.content
-        for secret in secrets:
-            content = content.replace(secret.encode("utf-8"), b"***")
-        response.content = content
+        response.content = _mask_bytes(response.content, secrets)
 
 
 def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
@@ -6032,10 +6121,16 @@ def _first_event_timeout(seconds: Optional[float], route: str) -> ReadTimeout:
 
 
 def _json_body(payload: Any, what: str, argument: str) -> bytes:
+    """A request body: compact JSON in UTF-8. NaN and Infinity are refused here, as the
+    daemon's JSON parser would refuse them (with a message naming none of the input)."""
     try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError("%s must be JSON-serialisable: %s" % (what, exc),
+        problem = str(exc)
+        if problem.startswith("Out of range float"):
+            problem = "it holds NaN or Infinity, which JSON cannot carry"
+        raise InvalidArgumentError("%s must be JSON-serialisable: %s" % (what, problem),
                                    argument=argument) from None
 
 
@@ -6047,7 +6142,8 @@ def _json_scanner() -> Callable[[str, int], Tuple[Any, int]]:
     per-call overhead of json.loads (the daemon writes compact JSON, so it can start
     at index 0)."""
     if not _json_scan:
-        _json_scan.append(getattr(json.JSONDecoder(), "scan_once"))  # (not in typeshed)
+        decoder = json.JSONDecoder(parse_constant=_not_json_constant)
+        _json_scan.append(getattr(decoder, "scan_once"))  # (not in typeshed)
     return _json_scan[0]
 
 
@@ -6141,9 +6237,9 @@ def _event_json(text: str, route: str) -> Any:
     """An event's JSON that the quick scan did not take whole: json.loads, or a clear error."""
     try:
         return _loads(text)
-    except ValueError:
-        raise InvalidResponseError("a stream event is not JSON: %s" % _short_repr(text, 120),
-                                   route=route) from None
+    except ValueError as exc:
+        raise InvalidResponseError("a stream event is not JSON (%s): %s"
+                                   % (exc, _short_repr(text, 120)), route=route) from None
 
 
 def _event_error(envelope: Any, text: str, route: str) -> DifyPluginError:
@@ -6266,14 +6362,14 @@ class _Dispatcher:
                 raise
             raise _first_event_timeout(first_wait, route) from None
         try:
-            content_type = stream.headers.get("content-type", "")
+            content_type = stream.headers.get("content-type", "").lower()  # any case
             if stream.status_code != 200 or not content_type.startswith("text/event-stream"):
                 # An error before the stream started comes as a plain JSON envelope.
                 data = _decode_envelope(stream.read_body(), route)
                 if data is not None:
                     yield _chunk(chunk_type, data, route)
                 return
-            parser = _SSEParser(max_event_size, raw_long_lines)
+            parser = _SSEParser(max_event_size, raw_long_lines, strict=True)
             merger = (_BlobMerger(config.max_blob_chunk_size, config.max_blob_size)
                       if merge_blob_chunks else None)
             try:
@@ -7097,7 +7193,8 @@ class _Models(_ClientCore):
         data["texts"] = _check_texts(texts, "texts")
         data["input_type"] = _check_text(input_type, "input_type")
         return self._model_result(tenant_id, user_id, plugin_id, "text_embedding/invoke",
-                                  data, EmbeddingResult)
+                                  data, EmbeddingResult,
+                                  check=_vector_per_input(len(data["texts"]), "texts"))
 
     def invoke_multimodal_embedding(self, tenant_id: str, user_id: str, plugin_id: str,
                                     provider: str, model: str,
@@ -7112,7 +7209,8 @@ class _Models(_ClientCore):
                                                                           "documents"))]
         data["input_type"] = _check_text(input_type, "input_type")
         return self._model_result(tenant_id, user_id, plugin_id,
-                                  "multimodal_embedding/invoke", data, EmbeddingResult)
+                                  "multimodal_embedding/invoke", data, EmbeddingResult,
+                                  check=_vector_per_input(len(data["documents"]), "documents"))
 
     def get_text_embedding_num_tokens(self, tenant_id: str, user_id: str, plugin_id: str,
                                       provider: str, model: str,
@@ -7122,7 +7220,8 @@ class _Models(_ClientCore):
         data = _model_request(provider, ModelType.TEXT_EMBEDDING.value, model, credentials)
         data["texts"] = _check_texts(texts, "texts")
         return self._model_result(tenant_id, user_id, plugin_id, "text_embedding/num_tokens",
-                                  data, _TextEmbeddingNumTokens).num_tokens
+                                  data, _TextEmbeddingNumTokens,
+                                  check=_count_per_text(len(data["texts"]))).num_tokens
 
     def invoke_rerank(self, tenant_id: str, user_id: str, plugin_id: str, provider: str,
                       model: str, credentials: Optional[Dict[str, Any]], query: str,
@@ -7135,7 +7234,7 @@ class _Models(_ClientCore):
         data["docs"] = _check_texts(docs, "docs")
         data.update(_rerank_limits(score_threshold, top_n, data["docs"]))
         return self._model_result(tenant_id, user_id, plugin_id, "rerank/invoke", data,
-                                  RerankResult)
+                                  RerankResult, check=_ranks_of(len(data["docs"])))
 
     def invoke_multimodal_rerank(self, tenant_id: str, user_id: str, plugin_id: str,
                                  provider: str, model: str,
@@ -7149,7 +7248,7 @@ class _Models(_ClientCore):
                         for index, doc in enumerate(_check_list(docs, "docs"))]
         data.update(_rerank_limits(score_threshold, top_n, data["docs"]))
         return self._model_result(tenant_id, user_id, plugin_id, "multimodal_rerank/invoke",
-                                  data, RerankResult)
+                                  data, RerankResult, check=_ranks_of(len(data["docs"])))
 
     # --- audio and moderation -----------------------------------------------------
 
@@ -7246,23 +7345,32 @@ class _Models(_ClientCore):
                       reader: Optional[Callable[[_EventData, str], _E]] = None
                       ) -> Generator[_E, None, None]:
         """The chunks of a model route (plugin errors come with credentials masked, as
-        on every dispatch route)."""
+        on every dispatch route); a stream without any is an error."""
         return self._dispatcher.stream(target, route, data, user_id=user_id,
                                        chunk_type=chunk_type,
                                        what="the %s request" % route, argument="data",
                                        first_event_timeout=first_token_timeout,
-                                       reader=reader)
+                                       reader=reader, at_least_one=True)
 
     def _model_result(self, tenant_id: str, user_id: str, plugin_id: str, route: str,
                       data: Dict[str, Any], chunk_type: Type[_E],
-                      encode: Optional[Callable[[Dict[str, Any]], Any]] = None) -> _E:
-        """The one answer of a model route (an empty stream is an error)."""
+                      encode: Optional[Callable[[Dict[str, Any]], Any]] = None,
+                      check: Optional[Callable[[Any], Optional[str]]] = None) -> _E:
+        """The one answer of a model route (an empty stream is an error). ``check(answer)``
+        says what is wrong with an answer that parsed but does not fit the request (None
+        if nothing)."""
         target = _DispatchTarget(tenant_id, plugin_id=plugin_id)
         options: Dict[str, Any] = {} if encode is None else {"encode": encode}
-        return self._dispatcher.result(target, route, data, user_id=user_id,
-                                       chunk_type=chunk_type,
-                                       what="the %s request" % route, argument="data",
-                                       **options)
+        answer = self._dispatcher.result(target, route, data, user_id=user_id,
+                                         chunk_type=chunk_type,
+                                         what="the %s request" % route, argument="data",
+                                         **options)
+        problem = check(answer) if check is not None else None
+        if problem:
+            raise ResponseValidationError("the plugin's answer does not fit the request: "
+                                          + problem, path="data",
+                                          route="POST " + target.path(route))
+        return answer
 
     def _polling_call(self, target: _DispatchTarget, user_id: str, route: str,
                       data: Dict[str, Any]) -> ModelPollingResult:
@@ -7334,6 +7442,35 @@ def _json_schema(value: Any) -> Dict[str, Any]:
     return value
 
 
+# What a model answer must hold to fit its request (the checks of ``_model_result``):
+# a problem named, or None.
+
+
+def _vector_per_input(count: int, inputs: str) -> Callable[[EmbeddingResult], Optional[str]]:
+    def check(result: EmbeddingResult) -> Optional[str]:
+        vectors = result.embeddings
+        if len(vectors) != count:
+            return "%d vectors for %d %s" % (len(vectors), count, inputs)
+        empty = next((index for index, vector in enumerate(vectors) if not vector), None)
+        return None if empty is None else "embeddings[%d] is empty" % empty
+    return check
+
+
+def _count_per_text(count: int) -> Callable[[_TextEmbeddingNumTokens], Optional[str]]:
+    def check(result: _TextEmbeddingNumTokens) -> Optional[str]:
+        found = len(result.num_tokens)
+        return None if found == count else "%d token counts for %d texts" % (found, count)
+    return check
+
+
+def _ranks_of(count: int) -> Callable[[RerankResult], Optional[str]]:
+    def check(result: RerankResult) -> Optional[str]:
+        wrong = next((doc.index for doc in result.docs if not 0 <= doc.index < count), None)
+        return None if wrong is None else "a document index %d, of %d documents" % (wrong,
+                                                                                   count)
+    return check
+
+
 def _rerank_limits(score_threshold: Any, top_n: Any, docs: Sequence[Any]) -> Dict[str, Any]:
     """``score_threshold`` and ``top_n`` as the daemon needs them. Its request struct holds
     top_n as an int, so a null arrives at the plugin as 0, which plugins read as "keep
@@ -7341,6 +7478,9 @@ def _rerank_limits(score_threshold: Any, top_n: Any, docs: Sequence[Any]) -> Dic
     if score_threshold is not None and (isinstance(score_threshold, bool) or not isinstance(
             score_threshold, (int, float))):
         raise InvalidArgumentError("score_threshold must be a number or None, got %r"
+                                   % (score_threshold,), argument="score_threshold")
+    if score_threshold is not None and score_threshold - score_threshold != 0:
+        raise InvalidArgumentError("score_threshold must be a finite number, got %r"
                                    % (score_threshold,), argument="score_threshold")
     if top_n is not None:
         _check_positive_int(top_n, "top_n")
@@ -7393,8 +7533,9 @@ def _prompt_message_wire(message: Any, argument: str) -> Dict[str, Any]:
     if not isinstance(role, str) or not role:
         raise InvalidArgumentError("%s needs a role (system, user, assistant or tool)"
                                    % argument, argument=argument)
-    if "content" in raw:
-        raw["content"] = _content_wire(raw["content"], argument + ".content")
+    # No content (an assistant turn of tool calls) goes as "": the daemon would fill in
+    # a broken message for a missing or null one.
+    raw["content"] = _content_wire(raw.get("content"), argument + ".content")
     if raw.get("tool_calls") is not None:
         raw["tool_calls"] = [_tool_call_wire(call, "%s.tool_calls[%d]" % (argument, index))
                              for index, call in enumerate(_check_list(
@@ -7408,7 +7549,9 @@ def _without_nulls(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _content_wire(content: Any, argument: str) -> Any:
-    if content is None or isinstance(content, str):
+    if content is None:
+        return ""
+    if isinstance(content, str):
         return content
     if not isinstance(content, (list, tuple)):
         raise InvalidArgumentError("%s must be a string or a list of content parts, got %s"
@@ -7431,6 +7574,8 @@ def _content_part_wire(part: Any, argument: str) -> Dict[str, Any]:
     if not isinstance(raw.get("type"), str) or not raw["type"]:
         raise InvalidArgumentError("%s needs a type (text, image, audio, video or document)"
                                    % argument, argument=argument)
+    if raw["type"] == "image" and not raw.get("detail"):
+        raw["detail"] = "low"  # Dify's default; the plugin refuses the "" the daemon fills in
     return _without_nulls(raw)
 
 
@@ -7564,9 +7709,16 @@ class _HexFileJSONBody:
         yield self.tail
 
 
+def _check_open(file: Any, argument: str) -> None:
+    if getattr(file, "closed", False) is True:
+        raise InvalidArgumentError("%s is a closed file" % argument, argument=argument)
+
+
 def _audio_source(file: Any) -> _UploadSource:
     """The audio to send, of a known size: from a path or a seekable file it is read while
     it is sent; a pipe is read first (its size is needed for the Content-Length)."""
+    if hasattr(file, "read"):
+        _check_open(file, "file")
     if hasattr(file, "read") and not _seekable(file):
         blocks: List[bytes] = []
         size = 0
@@ -7587,6 +7739,8 @@ def _audio_source(file: Any) -> _UploadSource:
     if source.size > _MAX_AUDIO_SIZE:
         raise InvalidArgumentError("file is over %s; nothing was sent"
                                    % _format_size(_MAX_AUDIO_SIZE), argument="file")
+    if source.size == 0:
+        raise InvalidArgumentError("file is empty: there is no audio to send", argument="file")
     return source
 
 
@@ -7665,15 +7819,17 @@ def _text_parts(texts: List[str]) -> List[Any]:
 
 def _merge_tool_calls(merged: List[AssistantToolCall], calls: List[AssistantToolCall]
                       ) -> None:
-    """Add streamed tool calls to ``merged``: a piece with the id of a call seen (or with
-    no id) continues that call; arguments arrive in pieces and are joined."""
+    """Add streamed tool calls to ``merged``: a piece with the id of a call seen continues
+    that call, as does a piece with neither id nor function name (the last call); any
+    other piece starts a call (as Dify merges them: a name without an id is a new call).
+    Arguments arrive in pieces and are joined."""
     for call in calls:
         target = None
+        function = call.function or AssistantToolCallFunction()
         if call.id:
             target = next((seen for seen in merged if seen.id == call.id), None)
-        elif merged:
+        elif merged and not function.name:
             target = merged[-1]
-        function = call.function or AssistantToolCallFunction()
         if target is None:
             merged.append(AssistantToolCall(id=call.id, type=call.type or "function",
                                             function=AssistantToolCallFunction(
@@ -8157,7 +8313,7 @@ class _DebuggingAndAssets(_ClientCore):
                      hint: Optional[str]) -> bytes:
         route = "GET " + path
         response = self._transport.request("GET", path, query=query)
-        content_type = response.headers.get("content-type", "")
+        content_type = response.headers.get("content-type", "").lower()  # any case
         if response.status_code != 200 or content_type.startswith("application/json"):
             data = _decode_envelope(response, route)  # an error envelope raises
             raise InvalidResponseError("the daemon answered JSON instead of the file: %s"
@@ -9522,9 +9678,10 @@ class _Command:
         parts = []
         program = prog.split(" ")[0] if not prog.startswith("python ") else \
             " ".join(prog.split(" ")[:3])
-        if self.examples:
-            parts.append("examples:\n" + "\n".join("  %s %s" % (program, example)
-                                                   for example in self.examples))
+        if self.examples:  # "{prog}" stands where an example does not start with it
+            parts.append("examples:\n" + "\n".join(
+                "  " + (example.replace("{prog}", program) if "{prog}" in example
+                        else "%s %s" % (program, example)) for example in self.examples))
         if self.json_shape:
             parts.append("with --json: " + self.json_shape)
         parts.append("settings (also accepted before the command):\n" + _options_list())
@@ -9573,6 +9730,18 @@ def _positive_float(text: str) -> float:
         value = float("nan")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("must be a positive number, got %r" % text)
+    return value
+
+
+def _finite_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value - value != 0:  # not a number, or infinite
+        raise argparse.ArgumentTypeError("must be a number, got %r" % text)
     return value
 
 
@@ -10648,22 +10817,69 @@ def _package_name(manifest: str, folder: str) -> str:
 def _write_package(folder: str, files: Sequence[str], output: str, limit: int) -> int:
     import zipfile
 
-    partial = output + ".part"
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for relative in files:
-            info = zipfile.ZipInfo(relative, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with open(os.path.join(folder, relative), "rb") as handle:
-                archive.writestr(info, handle.read())
-    size = os.path.getsize(partial)
-    if size > limit:
-        os.remove(partial)
-        raise PackageTooLargeError("the package would be %s, over the %s limit; nothing was "
-                                   "written" % (_format_size(size), _format_size(limit)),
-                                   argument="folder")
-    os.replace(partial, output)
+    with _ReplacedFile(output, "--output") as target:
+        with zipfile.ZipFile(target.handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for relative in files:
+                info = zipfile.ZipInfo(relative, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                with open(os.path.join(folder, relative), "rb") as handle:
+                    archive.writestr(info, handle.read())
+        size = target.handle.tell()
+        if size > limit:
+            raise PackageTooLargeError("the package would be %s, over the %s limit; nothing "
+                                       "was written" % (_format_size(size), _format_size(limit)),
+                                       argument="folder")
+        target.commit()
     return size
+
+
+class _ReplacedFile:
+    """A file written by way of a new file beside it (``PATH.<random>.part``, so no
+    file of the user's is touched), which takes the place of ``path`` only on
+    ``commit()``. Leaving the ``with`` block without it removes the new file: the old
+    ``path`` stays as it was. Problems with ``path`` show up when this is made, before
+    anything is fetched for it."""
+
+    def __init__(self, path: str, flag: str) -> None:
+        self.path, self.flag = path, flag
+        if os.path.isdir(path):
+            raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
+        self.partial = "%s.%s.part" % (path, os.urandom(4).hex())
+        try:
+            self.handle: IO[bytes] = open(self.partial, "xb")
+        except OSError as exc:
+            raise InvalidArgumentError("%s %s: cannot write %s: %s" % (
+                flag, path, os.path.dirname(os.path.abspath(path)), _os_error_text(exc)),
+                argument=flag) from None
+        self.committed = False
+
+    def __enter__(self) -> "_ReplacedFile":
+        return self
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            raise InvalidArgumentError("%s %s: cannot write: %s" % (
+                self.flag, self.path, _os_error_text(exc)), argument=self.flag) from None
+
+    def commit(self) -> None:
+        try:
+            self.handle.close()
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            raise InvalidArgumentError("%s %s: cannot write: %s" % (
+                self.flag, self.path, _os_error_text(exc)), argument=self.flag) from None
+        self.committed = True
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.handle.close()
+        if not self.committed:
+            try:
+                os.unlink(self.partial)
+            except OSError:
+                pass
 
 
 # --- models: providers and their models; model calls from the shell ---------------------
@@ -10686,6 +10902,16 @@ _MODEL_ARGUMENTS = (
     _USER,
 )
 _MODEL_JSON = "; the model is named as in `models`"
+_MODEL_TYPE_LIST = ", ".join(kind.value for kind in ModelType)
+
+
+def _model_type_argument(text: str) -> str:
+    """--type / --model-type: one of the model types (typed wrong, it matches nothing)."""
+    import argparse
+
+    if text not in {kind.value for kind in ModelType}:
+        raise argparse.ArgumentTypeError("must be one of %s, got %r" % (_MODEL_TYPE_LIST, text))
+    return text
 
 
 def _model_target(ctx: _Context, model_type: Optional[str]) -> Tuple[str, str, str]:
@@ -10716,7 +10942,7 @@ def _find_model(ctx: _Context, plugin: Optional[str], provider: Optional[str], m
         return plugin, provider, model
     what = "%s model %r" % (model_type or "a", model)
     if not found:
-        raise InvalidArgumentError(
+        raise ModelNotFoundError(
             "no installed model provider declares %s; name it with --provider "
             "author/name/provider (see `%s models`)" % (what, _program_name()),
             argument="--model")
@@ -10729,17 +10955,24 @@ def _credentials_argument(ctx: _Context) -> Dict[str, Any]:
 
 
 def _text_argument(ctx: _Context, value: Optional[str], what: str) -> str:
-    """A text from the command line, or from standard input when it is - or absent."""
-    if value is not None and value != "-":
-        return value
-    if ctx.args.credentials == "-":
-        raise InvalidArgumentError("%s and --credentials cannot both come from standard input"
-                                   % what, argument=what)
-    text = ctx.stdin.read()
-    if not text.strip():
-        raise InvalidArgumentError("no %s: give it as an argument or on standard input" % what,
-                                   argument=what)
-    return text
+    """A text from the command line, or from standard input when it is - or absent (its
+    one final line end dropped, as `echo` adds one). It must be UTF-8, and not blank."""
+    source = "the %s" % what
+    if value is None or value == "-":
+        if ctx.args.credentials == "-":
+            raise InvalidArgumentError("%s and --credentials cannot both come from standard "
+                                       "input" % what, argument=what)
+        value, source = ctx.stdin.read(), "the %s on standard input" % what
+        value = value[:-1] if value.endswith("\n") else value
+        value = value[:-1] if value.endswith("\r") else value
+    if not value.strip():
+        raise InvalidArgumentError("%s is empty: give it as an argument or on standard input"
+                                   % source, argument=what)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by surrogateescape
+        raise InvalidArgumentError("%s is not UTF-8 text" % source, argument=what) from None
+    return value
 
 
 def _parameter_values(items: Optional[Sequence[str]]) -> Dict[str, Any]:
@@ -10750,6 +10983,9 @@ def _parameter_values(items: Optional[Sequence[str]]) -> Dict[str, Any]:
         if not equals or not name.strip():
             raise InvalidArgumentError("--param takes name=value, got %r" % item,
                                        argument="--param")
+        if text.strip() in ("NaN", "Infinity", "-Infinity"):
+            raise InvalidArgumentError("--param %s: %s is not a number JSON can carry"
+                                       % (name.strip(), text.strip()), argument="--param")
         try:
             parameters[name.strip()] = _loads(text)
         except ValueError:
@@ -10767,37 +11003,49 @@ def _usage_line(usage: Optional[LLMUsage], seconds: float) -> str:
 
 @_command("models", "list model providers, or the models of one provider",
           _Argument("provider", nargs="?", help="author/name/provider: list its models"),
-          _Argument("--type", dest="model_type", metavar="TYPE",
-                    help="only models of this type (llm, text-embedding, rerank, tts, "
-                         "speech2text, moderation)"),
+          _Argument("--type", dest="model_type", metavar="TYPE", type=_model_type_argument,
+                    help="only models (and providers) of this type: %s" % _MODEL_TYPE_LIST),
           json_shape="[provider, ...] with its declaration; with PROVIDER [model, ...]",
           examples=("models", "models acme/openai/openai --type llm --json"))
 def _cmd_models(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
     providers = client.fetch_model_providers(tenant)
     if not args.provider:
+        if args.model_type:
+            providers = [provider for provider in providers
+                         if _offers_type(provider, args.model_type)]
         if out.json_mode:
             out.json([provider.to_dict() for provider in providers])
             return EXIT_OK
         rows = []
         for provider in providers:
             groups = provider.declaration.models_by_type() if provider.declaration else {}
-            rows.append([provider.full_name, ", ".join("%s (%d)" % (kind, len(models))
-                                                       for kind, models in groups.items()),
-                         provider.plugin_unique_identifier])
+            rows.append([provider.full_name, ", ".join(
+                "%s (%d)" % (kind, len(models)) for kind, models in groups.items()
+                if not args.model_type or kind == args.model_type),
+                provider.plugin_unique_identifier])
         out.table(["PROVIDER", "MODELS BY TYPE", "PLUGIN"], rows)
         return EXIT_OK
     return _show_provider_models(ctx, providers)
+
+
+def _offers_type(provider: PluginModelProviderEntity, model_type: str) -> bool:
+    """Whether the provider supports models of ``model_type`` (or declares one)."""
+    declaration = provider.declaration
+    if declaration is None:
+        return False
+    return (model_type in [str(kind) for kind in declaration.supported_model_types]
+            or any(str(model.model_type) == model_type for model in declaration.models))
 
 
 def _show_provider_models(ctx: _Context, providers: List[PluginModelProviderEntity]) -> int:
     args, out = ctx.args, ctx.out
     chosen = [p for p in providers if args.provider in (p.full_name, p.provider)]
     if len(chosen) != 1:
-        raise InvalidArgumentError(
-            "%s model provider %r for this tenant; its providers: %s"
-            % ("no" if not chosen else "more than one", args.provider,
-               ", ".join(p.full_name for p in providers) or "none"), argument="provider")
+        error = ModelNotFoundError if not chosen else InvalidArgumentError
+        raise error("%s model provider %r for this tenant; its providers: %s"
+                    % ("no" if not chosen else "more than one", args.provider,
+                       ", ".join(p.full_name for p in providers) or "none"), argument="provider")
     declaration = chosen[0].declaration
     models = [m for m in (declaration.models if declaration else [])
               if not args.model_type or str(m.model_type) == args.model_type]
@@ -10836,10 +11084,13 @@ def _price_text(pricing: Optional[PriceConfig]) -> Optional[str]:
                      "finish_reason}, ...} per chunk as it arrives (with --no-stream or --poll "
                      "one LLMResult)" + _MODEL_JSON,
           examples=("llm 'Say hello' --model acme/openai/openai/gpt-4o --credentials @key.json",
-                    "echo 'Summarise this' | llm --model gpt-4o --system 'Be brief' "
+                    "echo 'Summarise this' | {prog} llm --model gpt-4o --system 'Be brief' "
                     "--param temperature=0.2 --credentials '{\"api_key\": \"...\"}'"))
 def _cmd_llm(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    if args.poll and args.first_token_timeout is not None:
+        raise InvalidArgumentError("--first-token-timeout bounds a streamed or --no-stream "
+                                   "call, not --poll", argument="--first-token-timeout")
     prompt = _text_argument(ctx, args.prompt, "prompt")
     credentials = _credentials_argument(ctx)
     parameters = _parameter_values(args.param)
@@ -10906,7 +11157,7 @@ def _note_tool_calls(out: _Output, calls: List[AssistantToolCall]) -> None:
                     "text-embedding-3-small --credentials @key.json --json",))
 def _cmd_embed(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
-    texts = [_text_argument(ctx, text, "text") if text == "-" else text for text in args.texts]
+    texts = [_text_argument(ctx, text, "text") for text in args.texts]
     credentials = _credentials_argument(ctx)
     plugin, provider, model = _model_target(ctx, ModelType.TEXT_EMBEDDING.value)
     result = client.invoke_text_embedding(tenant, args.user, plugin, provider, model,
@@ -10929,7 +11180,7 @@ def _cmd_embed(ctx: _Context) -> int:
           _Argument("docs", nargs="+", metavar="DOC", help="the documents"),
           _Argument("--query", "-q", required=True, help="the query"), *_MODEL_ARGUMENTS,
           _Argument("--top-n", type=_positive_int, metavar="N", help="keep the N best"),
-          _Argument("--score-threshold", type=float, metavar="SCORE",
+          _Argument("--score-threshold", type=_finite_float, metavar="SCORE",
                     help="drop documents scoring below this"),
           json_shape="{model, docs: [{index, text, score}, ...]} best first" + _MODEL_JSON,
           examples=("rerank --query 'red apple' 'green apple' 'blue car' --model "
@@ -10953,7 +11204,8 @@ def _cmd_rerank(ctx: _Context) -> int:
           _Argument("text", nargs="?", help="the text (default: read from stdin)"),
           *_MODEL_ARGUMENTS, _Argument("--voice", required=True, help="a voice of the model"),
           _Argument("--output", "-o", required=True, metavar="FILE",
-                    help="the audio file to write (replaced only when the audio is complete)"),
+                    help="the audio file to write (replaced only when the audio is complete), "
+                         "or - for stdout (not a terminal)"),
           json_shape="{path, size}" + _MODEL_JSON,
           examples=("tts 'Hello there' --model acme/openai/openai/tts-1 --voice alloy "
                     "--credentials @key.json -o hello.mp3",))
@@ -10964,26 +11216,43 @@ def _cmd_tts(ctx: _Context) -> int:
     plugin, provider, model = _model_target(ctx, ModelType.TTS.value)
     audio = client.invoke_tts(tenant, args.user, plugin, provider, model, credentials, text,
                               args.voice)
-    partial = args.output + ".part"
     size = 0
     try:
-        with open(partial, "wb") as handle:
-            for piece in audio:
-                handle.write(piece)
-                size += len(piece)
-        os.replace(partial, args.output)
-    except OSError as exc:
-        raise InvalidArgumentError("cannot write %s: %s" % (args.output, _os_error_text(exc)),
-                                   argument="--output") from None
+        if args.output == "-":
+            size = _audio_to_stdout(out, audio)
+        else:
+            with _ReplacedFile(args.output, "--output") as target:  # checked before the call
+                for piece in audio:
+                    target.write(piece)
+                    size += len(piece)
+                target.commit()
     finally:
         audio.close()
-        if os.path.exists(partial):
-            os.unlink(partial)
     if out.json_mode:
         out.json({"path": args.output, "size": size})
     else:
-        out.info("wrote %s of audio to %s" % (_format_size(size), args.output))
+        out.info("wrote %s of audio to %s" % (_format_size(size), "stdout" if args.output == "-"
+                                              else args.output))
     return EXIT_OK
+
+
+def _audio_to_stdout(out: _Output, audio: Iterator[bytes]) -> int:
+    """Write the audio to stdout as it arrives (a pipe or a file: never a terminal, nor
+    mixed with --json); returns its size. Checked before the call is made."""
+    stream = getattr(out.stdout, "buffer", None)
+    if out.json_mode:
+        raise InvalidArgumentError("--output - (audio on stdout) and --json cannot go "
+                                   "together", argument="--output")
+    if stream is None or _isatty(out.stdout):
+        raise InvalidArgumentError("--output - writes the audio to stdout, which must then "
+                                   "be a pipe or a file, not a terminal", argument="--output")
+    out.stdout.flush()
+    size = 0
+    for piece in audio:
+        stream.write(piece)
+        size += len(piece)
+    stream.flush()
+    return size
 
 
 @_command("stt", "transcribe an audio file (speech to text)",
@@ -10994,14 +11263,17 @@ def _cmd_tts(ctx: _Context) -> int:
                     "@key.json",))
 def _cmd_stt(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
-    credentials = _credentials_argument(ctx)
-    plugin, provider, model = _model_target(ctx, ModelType.SPEECH2TEXT.value)
     audio: Any = args.file
     if audio == "-":
+        if args.credentials == "-":
+            raise InvalidArgumentError("the audio and --credentials cannot both come from "
+                                       "standard input", argument="file")
         audio = getattr(ctx.stdin, "buffer", None)
-        if audio is None or args.credentials == "-":
-            raise InvalidArgumentError("the audio cannot come from this standard input",
-                                       argument="file")
+        if audio is None:
+            raise InvalidArgumentError("the audio cannot come from this standard input (it "
+                                       "is not a byte stream)", argument="file")
+    credentials = _credentials_argument(ctx)
+    plugin, provider, model = _model_target(ctx, ModelType.SPEECH2TEXT.value)
     text = client.invoke_speech_to_text(tenant, args.user, plugin, provider, model,
                                         credentials, audio)
     if out.json_mode:
@@ -11037,36 +11309,46 @@ def _cmd_moderate(ctx: _Context) -> int:
           _Argument("--plugin", metavar="AUTHOR/NAME", help="the plugin that serves it"),
           _Argument("--model", "-m", metavar="MODEL",
                     help="check the credentials of this model (with --model-type)"),
-          _Argument("--model-type", metavar="TYPE", default="llm",
-                    help="the model's type (default llm)"),
+          _Argument("--model-type", metavar="TYPE", type=_model_type_argument,
+                    help="the model's type, with --model: %s (default llm)" % _MODEL_TYPE_LIST),
           _CREDENTIALS.but(required=True, metavar="JSON|@FILE|-",
                            help="the credentials: JSON, @file, or - for stdin (never printed)"),
           _USER,
-          json_shape="{result: true, credentials: {name: \"***\"}} (values never shown); "
-                     "credentials the plugin refuses exit 1",
+          json_shape="{result, error, credentials: {name: \"***\"}} (values never shown); "
+                     "credentials the plugin refuses: result false, error its reason, exit 1",
           examples=("validate-credentials --provider acme/openai/openai --credentials "
                     "@key.json",
                     "validate-credentials --provider acme/openai/openai --model gpt-4o "
                     "--credentials -"))
 def _cmd_validate_credentials(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    if args.model_type and not args.model:
+        raise InvalidArgumentError("--model-type goes with --model (the model whose "
+                                   "credentials to check)", argument="--model-type")
     credentials = _credentials_argument(ctx)
     plugin, provider = args.plugin, args.provider
     if provider.count("/") >= 2 and not plugin:
         plugin, _, provider = provider.rpartition("/")
     if not plugin:
         plugin, provider, _ = _find_provider(ctx, provider)
-    if args.model:
-        checked = client.validate_model_credentials(tenant, args.user, plugin, provider,
-                                                    args.model_type, args.model, credentials)
-    else:
-        checked = client.validate_provider_credentials(tenant, args.user, plugin, provider,
-                                                       credentials)
+    error: Optional[str] = None
+    try:
+        if args.model:
+            checked = client.validate_model_credentials(tenant, args.user, plugin, provider,
+                                                        args.model_type or ModelType.LLM.value,
+                                                        args.model, credentials)
+        else:
+            checked = client.validate_provider_credentials(tenant, args.user, plugin, provider,
+                                                           credentials)
+    except CredentialsValidateFailedError as exc:  # the plugin refused them
+        checked = CredentialsValidationResult(result=False)
+        error = exc.message or str(exc)  # credential values masked by the client
     names = sorted(checked.credentials)
     if out.json_mode:
-        out.json({"result": checked.result, "credentials": {name: "***" for name in names}})
+        out.json({"result": checked.result, "error": error,
+                  "credentials": {name: "***" for name in names}})
     else:
-        out.line("valid" if checked.result else "not valid")
+        out.line("valid" if checked.result else "not valid" + (": %s" % error if error else ""))
         if names:
             out.info("the plugin returned credentials: %s (values not shown)" % ", ".join(names))
     return EXIT_OK if checked.result else EXIT_FAILED
@@ -11076,10 +11358,11 @@ def _find_provider(ctx: _Context, provider: str) -> Tuple[str, str, str]:
     found = [entity.full_name for entity in ctx.client().fetch_model_providers(ctx.tenant())
              if entity.provider == provider]
     if len(found) != 1:
-        raise InvalidArgumentError(
-            "%s model provider named %r for this tenant%s; name it as author/name/provider"
-            % ("no" if not found else "more than one", provider,
-               " (%s)" % ", ".join(found) if found else ""), argument="--provider")
+        error = ModelNotFoundError if not found else InvalidArgumentError
+        raise error("%s model provider named %r for this tenant%s; name it as "
+                    "author/name/provider" % ("no" if not found else "more than one", provider,
+                                              " (%s)" % ", ".join(found) if found else ""),
+                    argument="--provider")
     plugin, _, name = found[0].rpartition("/")
     return plugin, name, ""
 
@@ -12132,6 +12415,25 @@ def _cli_hint(error: DifyPluginError) -> None:
     elif "upgrade_plugin" in hint:
         error.hint = "switch versions with: %s upgrade --identifier NEW_IDENTIFIER" % (
             _program_name())
+    elif "first_token_timeout" in hint:
+        error.hint = "raise --first-token-timeout SECONDS"
+
+
+def _usage_failure(stderr: TextIO, json_mode: bool, message: str) -> int:
+    """A usage error found before a command runs; with --json as an error object."""
+    if json_mode:
+        record = _error_record(InvalidArgumentError(message), EXIT_USAGE)
+        stderr.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        stderr.write(message + "\n")
+    return EXIT_USAGE
+
+
+def _argparse_message(printed: str) -> str:
+    """The message of a usage error argparse printed ("PROG: error: MESSAGE" after the
+    usage lines), with the program named."""
+    lines = [line for line in printed.splitlines() if line.strip()]
+    return lines[-1] if lines else "bad usage; see --help"
 
 
 def _error_record(error: DifyPluginError, exit_code: int) -> Dict[str, Any]:
@@ -12147,8 +12449,8 @@ def _exit_code(error: BaseException) -> int:
         return EXIT_AUTH
     if isinstance(error, (TransportError, InstallTimeoutError)):
         return EXIT_UNREACHABLE
-    if isinstance(error, ToolNotFoundError):  # as for an unknown provider: not found
-        return EXIT_FAILED
+    if isinstance(error, (ToolNotFoundError, ModelNotFoundError)):  # not found, as the
+        return EXIT_FAILED                                            # daemon would say
     if isinstance(error, (InvalidArgumentError, ConfigError)):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -12166,19 +12468,25 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     if argv in ([], ["-h"], ["--help"]):  # the overview, written without building a parser
         (stdout if argv else stderr).write(_overview())
         return EXIT_OK if argv else EXIT_USAGE
+    json_mode = "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
     mistyped = _mistyped_command(argv)
     if mistyped:
-        stderr.write(mistyped + "\n")
-        return EXIT_USAGE
+        return _usage_failure(stderr, json_mode, mistyped)
     parser = _build_parser(argv)
     import contextlib
+    import io
 
+    captured = io.StringIO() if json_mode else None  # with --json: as one JSON object
     try:
         # argparse prints help, version and usage errors to sys.stdout/sys.stderr
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(captured if captured is not None else stderr):
             args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if captured is not None and code != EXIT_OK:
+            return _usage_failure(stderr, True, _argparse_message(captured.getvalue()))
+        return code
     if not getattr(args, "command", None):
         parser.print_help(stderr)
         return EXIT_USAGE
@@ -12195,7 +12503,11 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
         handler_of = getattr(args, "action_handler", None) or args.handler
         return int(handler_of(ctx))
     except KeyboardInterrupt:
-        out.info("interrupted")
+        if out.json_mode:
+            out.info(json.dumps(dict(_error_record(DifyPluginError("interrupted"),
+                                                   EXIT_INTERRUPTED), error="KeyboardInterrupt")))
+        else:
+            out.info("interrupted")
         return EXIT_INTERRUPTED
     except DifyPluginError as error:
         if debug:

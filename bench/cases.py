@@ -568,19 +568,24 @@ def case_embeddings(args):
     """One text-embedding answer (1,000 x 1,536 floats), parsed into its typed result;
     the best of --reps calls on one client."""
     url, impl = args.url, args.impl
+
+    def texts(model):  # one per vector of the recorded answer (ours checks the count)
+        return ["text %d" % index for index in range(args.n if model == "embed" else 4)]
+
     if impl == "ours":
         client = _ours(url)
 
         def call(model):
             return client.invoke_text_embedding(TENANT, USER, MODEL_PLUGIN, MODEL_PROVIDER,
-                                                model, CREDENTIALS, ["x"], "document")
+                                                model, CREDENTIALS, texts(model), "document")
     elif impl == "httpx_pydantic":
         from baseline_models import EmbeddingResult
 
         client = _httpx_client()
 
         def call(model):
-            data = _model_data(model, "text-embedding", texts=["x"], input_type="document")
+            data = _model_data(model, "text-embedding", texts=texts(model),
+                               input_type="document")
             for result in _dify_model_stream(client, url, "text_embedding/invoke", data,
                                              EmbeddingResult):
                 return result

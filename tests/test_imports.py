@@ -79,7 +79,7 @@ def test_the_module_file_has_no_third_party_imports():
         elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_LazyModule"):
             names.add(node.args[0].value)  # imported on first use
     allowed = {"__future__", "_thread", "argparse", "binascii", "contextlib", "dataclasses",
-               "datetime", "decimal", "enum", "http", "json", "logging", "mimetypes", "os", "re", "select",
+               "datetime", "decimal", "enum", "http", "io", "json", "logging", "mimetypes", "os", "re", "select",
                "socket", "ssl", "stat", "sys", "threading", "time", "traceback", "typing",
                "urllib", "weakref", "difflib", "fnmatch", "zipfile"}
     assert names <= allowed, names - allowed

@@ -17,6 +17,7 @@ the recorded chunks of a stream).
 import binascii
 import collections
 import decimal
+import io
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ import route_replay as rr
 import transcript_replay as tr
 from extensions_support import with_page_size
 from fake_daemon import FakePluginError
+from faultkit import raw_response, read_request_body, write_raw
 from helpers import KEY, last_request, make_client
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +42,7 @@ PLUGIN = "e2etest/echomodel"
 PROVIDER = "echomodel"
 GOOD = {"api_key": "good"}
 USER = "user-1"
+PROMPT = [dpc.UserPromptMessage(content="x")]
 
 
 # =============================================================================
@@ -207,6 +210,55 @@ def test_invoke_llm_not_streamed_is_one_assembled_result(client, daemon, tenant,
     assert result.usage.total_tokens == 6 and result.system_fingerprint == "echo-fp-1"
 
 
+def test_not_streamed_tool_calls_without_ids_stay_apart(client, daemon, tenant, installed):
+    """As Dify merges them: a piece with a name and no id starts a call; a piece with
+    neither continues the last one (its arguments joined)."""
+    def call(name, arguments, call_id=""):
+        return {"id": call_id, "type": "function",
+                "function": {"name": name, "arguments": arguments}}
+
+    def pieces(request):
+        yield {"model": "m", "delta": {"index": 0, "message": {"content": "", "tool_calls": [
+            call("get_weather", '{"city":'), call("", '"Paris"}'), call("get_time", "{}")]}}}
+        yield {"model": "m", "delta": {"index": 1, "message": {"content": "", "tool_calls": [
+            call("lookup", '{"q":1}', "call_9"), call("", "", "call_9")]},
+            "finish_reason": "tool_calls"}}
+    daemon.set_dispatch_handler(PLUGIN, "llm/invoke", pieces)
+    result = client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT,
+                               stream=False)
+    assert [(c.id, c.function.name, c.function.arguments) for c in result.message.tool_calls] \
+        == [("", "get_weather", '{"city":"Paris"}'), ("", "get_time", "{}"),
+            ("call_9", "lookup", '{"q":1}')]
+
+
+def test_a_closed_file_is_refused(client, daemon, tenant, installed, tmp_path):
+    path = tmp_path / "audio.wav"
+    path.write_bytes(WAV)
+    with open(str(path), "rb") as handle:
+        pass
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        client.invoke_speech_to_text(tenant, USER, PLUGIN, PROVIDER, "s", GOOD, handle)
+    assert info.value.argument == "file" and "closed" in info.value.message
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        client.upload_pkg(tenant, handle)
+    assert "closed" in info.value.message
+    assert not [r for r in daemon.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e12, float("nan")])
+def test_a_timeout_too_long_to_count_is_refused_at_once(client, daemon, tenant, installed,
+                                                         seconds):
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT,
+                          first_token_timeout=seconds)
+    assert info.value.argument == "first_token_timeout"
+    for build in (lambda: dpc.Timeout(seconds), lambda: dpc.Timeout(10.0, read=seconds),
+                  lambda: dpc.PluginConfig(url="http://127.0.0.1:1", key="k",
+                                           first_token_timeout=seconds)):
+        with pytest.raises(dpc.InvalidArgumentError):
+            build()
+
+
 def test_invoke_llm_tool_calls_and_tools_in_every_form(client, daemon, tenant, installed):
     tools = [dpc.PromptMessageTool(name="get_weather", description="Weather of a city",
                                    parameters={"type": "object", "default": None}),
@@ -267,7 +319,7 @@ def test_prompt_messages_typed_and_openai_shapes(client, daemon, tenant, install
              "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
          "tool_call_id": ""},
         {"role": "tool", "content": "sunny", "name": "get_weather", "tool_call_id": "call_1"},
-        {"role": "assistant", "tool_calls": [
+        {"role": "assistant", "content": "", "tool_calls": [  # no content goes as ""
             {"id": "call_2", "type": "function",
              "function": {"name": "f", "arguments": '{"a":1}'}}]},
         {"role": "developer", "content": "dev"},
@@ -280,7 +332,7 @@ def test_prompt_messages_typed_and_openai_shapes(client, daemon, tenant, install
             {"type": "image", "base64_data": "QUJD", "mime_type": "image/jpeg",
              "format": "jpeg", "detail": "high"},
             {"type": "image", "url": "https://example.invalid/dog.webp", "format": "webp",
-             "mime_type": "image/webp"},
+             "mime_type": "image/webp", "detail": "low"},  # Dify's default detail
             {"type": "audio", "base64_data": "UklGRg==", "format": "wav",
              "mime_type": "audio/x-wav"},
             {"type": "document", "base64_data": "JVBE", "mime_type": "application/pdf",
@@ -894,11 +946,229 @@ def test_a_large_single_answer_may_pass_the_event_cap(daemon, tenant, installed)
             "total_price": "0", "currency": "USD", "latency": 0.1}}]))
     with make_client(daemon, max_event_size=64 * 1024) as small_events:
         result = small_events.invoke_text_embedding(tenant, USER, PLUGIN, PROVIDER, "m", GOOD,
-                                                    ["x"])
+                                                    ["x"] * 40)
         assert result.embeddings == vectors
     with make_client(daemon, max_event_size=64 * 1024, max_response_size=128 * 1024) as small:
         with pytest.raises(dpc.ResponseTooLargeError):
-            small.invoke_text_embedding(tenant, USER, PLUGIN, PROVIDER, "m", GOOD, ["x"])
+            small.invoke_text_embedding(tenant, USER, PLUGIN, PROVIDER, "m", GOOD, ["x"] * 40)
+
+
+# --- answers that are damaged or do not fit the request ------------------------------------
+
+
+def _raw_answer(daemon, route, body, content_type="text/event-stream"):
+    """The dispatch ``route`` answers ``body`` as it is (the fake's encoding bypassed)."""
+    def serve(handler):
+        read_request_body(handler)
+        write_raw(handler, raw_response("HTTP/1.1 200 OK", [
+            ("Content-Type", content_type), ("Content-Length", str(len(body))),
+            ("Connection", "close")], body))
+    daemon.add_override("POST", "/dispatch/%s$" % route, serve)
+
+
+def _event(data):
+    return b"data: " + json.dumps({"code": 0, "message": "success", "data": data}).encode() \
+        + b"\n\n"
+
+
+@pytest.mark.parametrize("route, call", [
+    ("llm/invoke", lambda c, t: list(c.invoke_llm(t, USER, PLUGIN, PROVIDER, "echo-llm", GOOD,
+                                                  [dpc.UserPromptMessage(content="x")]))),
+    ("tts/invoke", lambda c, t: list(c.invoke_tts(t, USER, PLUGIN, PROVIDER, "echo-tts", GOOD,
+                                                  "x", "nova"))),
+])
+def test_an_empty_model_stream_is_an_error(client, daemon, tenant, installed, route, call):
+    daemon.set_dispatch_handler(PLUGIN, route, lambda request: iter(()))
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        call(client, tenant)
+    assert "zero events" in info.value.message and route in info.value.message
+
+
+def test_a_stream_line_that_is_not_an_event_field_is_an_error(client, daemon, tenant,
+                                                              installed):
+    """The daemon writes data lines only: one without its "data:" is a damaged event,
+    not one to skip (the audio would come back short)."""
+    first = _event({"result": "494433"})
+    damaged = _event({"result": "0400"})[len(b"data: "):]
+    _raw_answer(daemon, "tts/invoke", first + damaged)
+    with pytest.raises(dpc.RemoteProtocolError) as info:
+        b"".join(client.invoke_tts(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD, "x", "n"))
+    assert "not an event field" in info.value.message
+    _raw_answer(daemon, "llm/invoke", b": a comment\nretry: 5\nid: 1\nevent: message\n"
+                + _event({"model": "m", "delta": {"index": 0, "message": {"content": "ok"}}}))
+    chunks = list(client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT))
+    assert [chunk.text for chunk in chunks] == ["ok"]  # the format's other lines still pass
+
+
+def test_an_event_stream_content_type_in_any_case(client, daemon, tenant, installed):
+    _raw_answer(daemon, "tts/invoke", _event({"result": "4944"}),
+                content_type="Text/Event-Stream; charset=UTF-8")
+    assert b"".join(client.invoke_tts(tenant, USER, PLUGIN, PROVIDER, "echo-tts", GOOD, "x",
+                                      "n")) == b"ID"
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(client, daemon, tenant, installed, literal):
+    body = (b'data: {"code":0,"message":"success","data":{"model":"m","embeddings":[[0.5,'
+            + literal + b']],"usage":null}}\n\n')
+    _raw_answer(daemon, "text_embedding/invoke", body)
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        client.invoke_text_embedding(tenant, USER, PLUGIN, PROVIDER, "echo-embed", GOOD, ["x"])
+    assert "%s is not a JSON number" % literal.decode() in info.value.message
+
+
+def test_a_polling_answer_with_nan_is_refused(client, daemon, tenant, installed):
+    body = (b'{"code":0,"message":"success","data":{"status":"running","plugin_state":'
+            b'{"job":"1"},"next_check_after_seconds":NaN}}')
+    _raw_answer(daemon, "model/polling/start", body, content_type="application/json")
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        client.poll_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT, timeout=5)
+    assert "NaN is not a JSON number" in info.value.message
+
+
+USAGE = {"tokens": 1, "total_tokens": 1, "unit_price": "0", "price_unit": "0",
+         "total_price": "0", "currency": "USD", "latency": 0.1}
+
+
+@pytest.mark.parametrize("route, answer, call, problem", [
+    ("text_embedding/invoke", {"model": "m", "embeddings": [[0.1]], "usage": USAGE},
+     lambda c, t: c.invoke_text_embedding(t, USER, PLUGIN, PROVIDER, "e", GOOD, ["a", "b"]),
+     "1 vectors for 2 texts"),
+    ("text_embedding/invoke", {"model": "m", "embeddings": [None, [0.1]], "usage": USAGE},
+     lambda c, t: c.invoke_text_embedding(t, USER, PLUGIN, PROVIDER, "e", GOOD, ["a", "b"]),
+     "embeddings[0] is empty"),
+    ("multimodal_embedding/invoke", {"model": "m", "embeddings": [[0.1]], "usage": USAGE},
+     lambda c, t: c.invoke_multimodal_embedding(
+         t, USER, PLUGIN, PROVIDER, "e", GOOD, [{"content": "a", "content_type": "text"}] * 3),
+     "1 vectors for 3 documents"),
+    ("text_embedding/num_tokens", {"num_tokens": [1]},
+     lambda c, t: c.get_text_embedding_num_tokens(t, USER, PLUGIN, PROVIDER, "e", GOOD,
+                                                  ["a", "b"]),
+     "1 token counts for 2 texts"),
+    ("rerank/invoke", {"model": "m", "docs": [{"index": 2, "text": "x", "score": 0.5}]},
+     lambda c, t: c.invoke_rerank(t, USER, PLUGIN, PROVIDER, "r", GOOD, "q", ["a", "b"]),
+     "a document index 2, of 2 documents"),
+    ("multimodal_rerank/invoke", {"model": "m", "docs": [{"index": -1, "text": "", "score": 1}]},
+     lambda c, t: c.invoke_multimodal_rerank(t, USER, PLUGIN, PROVIDER, "r", GOOD,
+                                             {"content": "q", "content_type": "text"},
+                                             [{"content": "a", "content_type": "text"}]),
+     "a document index -1, of 1 documents"),
+])
+def test_an_answer_that_does_not_fit_the_request(client, daemon, tenant, installed, route,
+                                                 answer, call, problem):
+    daemon.set_dispatch_handler(PLUGIN, route, lambda request: iter([{"__raw__": answer}]))
+    with pytest.raises(dpc.ResponseValidationError) as info:
+        call(client, tenant)
+    assert problem in info.value.message and route in info.value.route
+
+
+@pytest.mark.parametrize("route, answer, call, path", [
+    ("text_embedding/invoke", {"model": "m", "usage": USAGE},
+     lambda c, t: c.invoke_text_embedding(t, USER, PLUGIN, PROVIDER, "e", GOOD, ["a"]),
+     "data.embeddings"),
+    ("text_embedding/num_tokens", {"tokens": [1]},
+     lambda c, t: c.get_text_embedding_num_tokens(t, USER, PLUGIN, PROVIDER, "e", GOOD, ["a"]),
+     "data.num_tokens"),
+    ("rerank/invoke", {"model": "m", "docs": [{"text": "a", "score": 0.5}]},
+     lambda c, t: c.invoke_rerank(t, USER, PLUGIN, PROVIDER, "r", GOOD, "q", ["a"]),
+     "data.docs[0].index"),
+    ("rerank/invoke", {"model": "m", "docs": [{"index": 0, "text": "a", "score": None}]},
+     lambda c, t: c.invoke_rerank(t, USER, PLUGIN, PROVIDER, "r", GOOD, "q", ["a"]),
+     "data.docs[0].score"),
+    ("model/validate_provider_credentials", {"credentials": {}},
+     lambda c, t: c.validate_provider_credentials(t, USER, PLUGIN, PROVIDER, GOOD),
+     "data.result"),
+    ("model/schema", {},
+     lambda c, t: c.get_model_schema(t, USER, PLUGIN, PROVIDER, "llm", "m", GOOD),
+     "data.model_schema"),
+])
+def test_a_missing_answer_field_is_not_taken_as_its_zero(client, daemon, tenant, installed,
+                                                         route, answer, call, path):
+    daemon.set_dispatch_handler(PLUGIN, route, lambda request: iter([{"__raw__": answer}]))
+    with pytest.raises(dpc.ResponseValidationError) as info:
+        call(client, tenant)
+    assert info.value.path == path
+
+
+def test_a_null_model_schema_is_an_unknown_model(client, daemon, tenant, installed):
+    daemon.set_dispatch_handler(PLUGIN, "model/schema", lambda request: iter(
+        [{"__raw__": {"model_schema": None}}]))
+    assert client.get_model_schema(tenant, USER, PLUGIN, PROVIDER, "llm", "nope", GOOD) is None
+
+
+def test_an_error_without_a_message_says_so(client, daemon, tenant, installed):
+    _raw_answer(daemon, "llm/invoke", b'data: {"code":-500,"message":null,"data":null}\n\n')
+    with pytest.raises(dpc.PluginDaemonError) as info:
+        list(client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT))
+    assert info.value.message == "the daemon sent error code -500 without a message"
+
+
+def test_nan_and_infinity_are_refused_before_sending(client, daemon, tenant, installed):
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        client.invoke_rerank(tenant, USER, PLUGIN, PROVIDER, "r", GOOD, "q", ["a"],
+                             score_threshold=float("nan"))
+    assert info.value.argument == "score_threshold" and "finite" in info.value.message
+    with pytest.raises(dpc.InvalidArgumentError) as info:
+        list(client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", GOOD, PROMPT,
+                               {"temperature": float("inf")}))
+    assert "NaN or Infinity, which JSON cannot carry" in info.value.message
+    assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+def test_empty_audio_is_refused_before_sending(client, daemon, tenant, installed, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for audio in (b"", str(empty), io.BytesIO(b"")):
+        with pytest.raises(dpc.InvalidArgumentError) as info:
+            client.invoke_speech_to_text(tenant, USER, PLUGIN, PROVIDER, "s", GOOD, audio)
+        assert info.value.argument == "file" and "empty" in info.value.message
+    assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+SECRET = "sk-proj-A1b2C3d4E5f6G7h8A1b2C3d4E5f6G7h8A1b2C3d4E5f6G7h8-&<x>"
+
+
+def _no_part_of(secret, text):
+    """No 4 characters of ``secret`` in a row (in any JSON form) stand in ``text``."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret)[1:-1].replace(
+        "&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")}
+    return not any(form[start:start + 4] in text for form in forms
+                   for start in range(len(form) - 3) if form[start:start + 4].strip("-*"))
+
+
+@pytest.mark.parametrize("cut", [0, 6, 12, 16])  # 4 to 21 characters of it shown
+def test_no_part_of_a_credential_shows_in_an_error_that_cuts_the_answer_short(
+        client, daemon, tenant, installed, cut):
+    """An answer that echoes the credentials and is not the envelope is shown cut short
+    in the error; the cut may fall inside a credential."""
+    echoed = ('{"code":"0","message":"success","data":{"result":true,"credentials":'
+              '{"padding":"%s","api_key":"%s"}}}' % ("p" * cut, SECRET))
+    echoed = echoed.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    _raw_answer(daemon, "model/validate_provider_credentials",
+                b"data: " + echoed.encode() + b"\n\n")
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        client.validate_provider_credentials(tenant, USER, PLUGIN, PROVIDER, {"api_key": SECRET})
+    shown = "%s %r %s" % (info.value, info.value, info.value.args)
+    assert "no integer code" in shown and _no_part_of(SECRET, shown), shown
+
+
+def test_an_error_nested_deeper_than_python_recurses_is_still_typed_and_masked(
+        client, daemon, tenant, installed):
+    deep = "%s"  # deep enough for a recursive copy to fail, not for the json parser
+    for _ in range(600):
+        deep = "[" + deep + "]"
+    inner = json.dumps({"message": "failed with " + SECRET, "error_type": "PluginInvokeError",
+                        "args": "@@"}).replace('"@@"', deep % json.dumps(SECRET))
+    _raw_answer(daemon, "llm/invoke", b"data: " + json.dumps(
+        {"code": -500, "message": inner, "data": None}).encode() + b"\n\n")
+    with pytest.raises(dpc.PluginInvokeError) as info:
+        list(client.invoke_llm(tenant, USER, PLUGIN, PROVIDER, "echo-llm", {"api_key": SECRET},
+                               PROMPT))
+    assert info.value.message == "failed with ***"
+    innermost = info.value.daemon_args
+    while isinstance(innermost, list):
+        innermost = innermost[0]
+    assert innermost == "***"
 
 
 # --- first-token timeout -------------------------------------------------------------------
@@ -1526,8 +1796,9 @@ def test_cli_models(cli, tenant, installed):
     assert [model["model"] for model in llm_only] == ["echo-llm"]
     assert llm_only[0]["pricing"] == {"input": "0.001", "output": "0.002", "unit": "0.001",
                                       "currency": "USD"}
-    missing = cli("models", "acme/none/none")
-    assert missing.code == 2 and "no model provider 'acme/none/none'" in missing.err
+    missing = cli("models", "acme/none/none")  # not found: exit 1, as the README says
+    assert missing.code == 1 and "no model provider 'acme/none/none'" in missing.err
+    assert "ModelNotFoundError" in cli("models", "acme/none/none", "--json").err
 
 
 def test_cli_llm_streams_and_reports_usage(cli, daemon, tenant, installed):
@@ -1568,10 +1839,10 @@ def test_cli_llm_prompt_from_stdin_json_and_forms_of_the_model(cli, daemon, tena
 
 def test_cli_llm_errors(cli, daemon, tenant, installed):
     unknown = cli("llm", "x", "--model", "gpt-9", *CREDS)
-    assert unknown.code == 2 and "no installed model provider declares llm model 'gpt-9'" in \
+    assert unknown.code == 1 and "no installed model provider declares llm model 'gpt-9'" in \
         unknown.err
     wrong_type = cli("llm", "x", "--model", "echo-embed", *CREDS)
-    assert wrong_type.code == 2
+    assert wrong_type.code == 1
     refused = cli("llm", "x", "--model", "echo-llm", "--credentials", '{"api_key": "hunter22"}')
     assert refused.code == 1 and "InvokeAuthorizationError" in refused.err
     assert "hunter22" not in refused.out + refused.err
@@ -1584,7 +1855,8 @@ def test_cli_llm_errors(cli, daemon, tenant, installed):
     bad_json = cli("llm", "x", "--model", "echo-llm", "--credentials", '{"api_key": "secret-x"')
     assert bad_json.code == 2 and "secret-x" not in bad_json.err
     empty = cli("llm", "--model", "echo-llm", *CREDS, stdin="  \n")
-    assert empty.code == 2 and "no prompt" in empty.err
+    assert empty.code == 2 and "the prompt on standard input is empty" in empty.err
+    assert "the prompt is empty" in cli("llm", "", "--model", "echo-llm", *CREDS).err
     daemon.set_dispatch_handler(PLUGIN, "llm/invoke", _slow_llm(1.0))
     slow = cli("llm", "x", "--model", "echo-llm", *MODEL_FLAGS, *CREDS,
                "--first-token-timeout", "0.2")
@@ -1655,16 +1927,167 @@ def test_cli_validate_credentials(cli, daemon, tenant, installed):
     assert "topsecret-1" not in valid.out + valid.err
     as_json = cli("validate-credentials", "--provider", PROVIDER, "--credentials",
                   '{"api_key": "topsecret-1"}', "--json").json()
-    assert as_json == {"result": True, "credentials": {"api_key": "***", "region": "***"}}
+    assert as_json == {"result": True, "error": None,
+                       "credentials": {"api_key": "***", "region": "***"}}
     model = cli("validate-credentials", "--provider", PROVIDER, "--plugin", PLUGIN, "--model",
                 "echo-rerank", "--model-type", "rerank", "--credentials", "-",
                 stdin='{"api_key": "wrong-value"}')
-    assert model.code == 1 and "CredentialsValidateFailedError" in model.err
-    assert "wrong-value" not in model.err
+    assert model.code == 1 and model.out.startswith("not valid: ") and model.err == ""
+    assert "wrong-value" not in model.out
     _, body = dispatched(daemon, "model/validate_model_credentials")
     assert body["data"]["model_type"] == "rerank" and body["data"]["model"] == "echo-rerank"
+    refused = cli("validate-credentials", "--provider", PROVIDER, "--plugin", PLUGIN,
+                  "--model", "echo-llm", "--credentials", '{"api_key": "wrong-value"}', "--json")
+    assert refused.code == 1 and refused.json()["result"] is False and refused.json()["error"]
+    assert "wrong-value" not in refused.out + refused.err
     unknown = cli("validate-credentials", "--provider", "nothing", "--credentials", "{}")
-    assert unknown.code == 2 and "no model provider named 'nothing'" in unknown.err
+    assert unknown.code == 1 and "no model provider named 'nothing'" in unknown.err
+
+
+def test_cli_models_by_type(cli, daemon, tenant, installed):
+    only_tts = cli("models", "--type", "tts")
+    assert only_tts.code == 0 and "tts (1)" in only_tts.out and "llm (1)" not in only_tts.out
+    assert cli("models", "--type", "tts", "--json").json()[0]["provider"] == PROVIDER
+    asked = len(daemon.requests)
+    bogus = cli("models", PROVIDER, "--type", "bogus")
+    assert bogus.code == 2 and "must be one of llm, text-embedding" in bogus.err
+    assert len(daemon.requests) == asked  # refused before asking
+
+
+def test_cli_json_input_refuses_nan_and_infinity(cli, daemon, tenant, installed):
+    for argv in (["--param", "temperature=NaN"], ["--param", "t=-Infinity"],
+                 ["--credentials", '{"api_key": "good", "t": NaN}']):
+        run = cli("llm", "x", "--model", "echo-llm", *MODEL_FLAGS, *CREDS, *argv)
+        assert run.code == 2 and ("NaN" in run.err or "Infinity" in run.err), (argv, run)
+    threshold = cli("rerank", "a", "-q", "a", "--model", "echo-rerank", *MODEL_FLAGS, *CREDS,
+                    "--score-threshold", "nan")
+    assert threshold.code == 2 and "must be a number, got 'nan'" in threshold.err
+    assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+def test_cli_text_from_stdin(cli, daemon, tenant, installed):
+    piped = cli("embed", "-", "--model", "echo-embed", *MODEL_FLAGS, *CREDS, stdin="a text\r\n")
+    assert piped.code == 0 and dispatched(daemon, "text_embedding/invoke")[1]["data"][
+        "texts"] == ["a text"]  # the final line end is dropped, as `echo` adds one
+    kept = cli("llm", "--model", "echo-llm", *MODEL_FLAGS, *CREDS, stdin="two\nlines\n\n")
+    assert kept.code == 0 and dispatched(daemon, "llm/invoke")[1]["data"]["prompt_messages"][
+        -1]["content"] == "two\nlines\n"
+    undecodable = cli("llm", "--model", "echo-llm", *MODEL_FLAGS, *CREDS,
+                      stdin="\udcff\udcfe hello")  # bytes that are not UTF-8, as Python keeps them
+    assert undecodable.code == 2 and "the prompt on standard input is not UTF-8 text" in \
+        undecodable.err
+    assert "not UTF-8" in cli("moderate", "\udcff", "--model", "echo-mod", *CREDS).err
+
+
+def test_cli_usage_errors_with_json_are_json(cli):
+    missing = cli("--json", "llm", "hi")
+    record = json.loads(missing.err)
+    assert missing.code == 2 and record["exit_code"] == 2 and missing.out == ""
+    assert record["error"] == "InvalidArgumentError" and "--model" in record["message"]
+    mistyped = cli("lm", "--json")
+    assert mistyped.code == 2 and "did you mean llm" in json.loads(mistyped.err)["message"]
+    assert "usage:" in cli("llm", "hi").err  # without --json: argparse's own text
+
+
+def test_cli_interrupt_with_json_is_json(daemon, tenant, installed, tmp_path):
+    class Interrupting(io.StringIO):
+        def read(self, *args):
+            raise KeyboardInterrupt
+
+    err = io.StringIO()
+    code = dpc.main(["--json", "llm", "--model", "echo-llm", *MODEL_FLAGS, *CREDS],
+                    environ={dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant,
+                             "HOME": str(tmp_path)},
+                    stdin=Interrupting(), stdout=io.StringIO(), stderr=err)
+    assert code == 130 and json.loads(err.getvalue())["error"] == "KeyboardInterrupt"
+
+
+def test_cli_tts_output_is_checked_first_and_never_touches_other_files(cli, daemon, tenant,
+                                                                       installed, tmp_path):
+    target = tmp_path / "y.mp3"
+    mine = tmp_path / "y.mp3.part"
+    mine.write_bytes(b"precious")
+    daemon.set_dispatch_handler(PLUGIN, "tts/invoke", lambda call: _failing_audio())
+    failed = cli("tts", "x", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "nova",
+                 "-o", str(target))
+    assert failed.code == 1 and mine.read_bytes() == b"precious"
+    assert sorted(os.listdir(str(tmp_path))) == ["home", "y.mp3.part"]  # nothing left behind
+    folder = cli("tts", "x", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "nova",
+                 "-o", str(tmp_path))
+    assert folder.code == 2 and "is a directory" in folder.err
+    nowhere = cli("tts", "x", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "nova",
+                  "-o", str(tmp_path / "missing" / "y.mp3"))
+    assert nowhere.code == 2 and "cannot write" in nowhere.err
+    assert not [r for r in daemon.requests if r.path.endswith("/dispatch/tts/invoke")][1:]
+
+
+def test_cli_tts_to_stdout(daemon, tenant, installed, tmp_path):
+    environ = {dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant,
+               "HOME": str(tmp_path)}
+    argv = ["tts", "hello world", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice",
+            "nova", "-o", "-"]
+    raw = io.BytesIO()
+    stdout, err = io.TextIOWrapper(raw, encoding="utf-8"), io.StringIO()
+    assert dpc.main(argv, environ=environ, stdout=stdout, stderr=err) == 0
+    assert raw.getvalue() == b"ID3\x04\x00\x00nova:hellonova:world"
+    assert "of audio to stdout" in err.getvalue()
+    err = io.StringIO()
+    assert dpc.main(argv + ["--json"], environ=environ, stdout=io.TextIOWrapper(io.BytesIO()),
+                    stderr=err) == 2 and "--json cannot go together" in err.getvalue()
+
+
+def test_cli_stt_checks(cli, daemon, tenant, installed, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    run = cli("stt", str(empty), "--model", "echo-s2t", *MODEL_FLAGS, *CREDS)
+    assert run.code == 2 and "file is empty" in run.err
+    both = cli("stt", "-", "--model", "echo-s2t", *MODEL_FLAGS, "--credentials", "-",
+               stdin=json.dumps(GOOD))
+    assert both.code == 2 and "both come from standard input" in both.err
+    assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+def test_cli_validate_credentials_model_type(cli, daemon, tenant, installed):
+    bogus = cli("validate-credentials", "--provider", PLUGIN + "/" + PROVIDER, "--model", "m",
+                "--model-type", "bogus", *CREDS)
+    assert bogus.code == 2 and "must be one of" in bogus.err
+    alone = cli("validate-credentials", "--provider", PLUGIN + "/" + PROVIDER, "--model-type",
+                "rerank", *CREDS)
+    assert alone.code == 2 and "--model-type goes with --model" in alone.err
+    assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+def test_cli_first_token_timeout_hint_and_poll(cli, daemon, tenant, installed):
+    daemon.set_dispatch_handler(PLUGIN, "llm/invoke", _slow_llm(1.0))
+    slow = cli("llm", "x", "--model", "echo-llm", *MODEL_FLAGS, *CREDS,
+               "--first-token-timeout", "0.2")
+    assert slow.code == 3 and "raise --first-token-timeout SECONDS" in slow.err
+    both = cli("llm", "x", "--model", "echo-llm", *MODEL_FLAGS, *CREDS, "--poll",
+               "--first-token-timeout", "5")
+    assert both.code == 2 and "not --poll" in both.err
+
+
+def test_every_example_in_the_help_parses():
+    """Each example a command's --help shows is a command line the parser takes."""
+    import shlex
+
+    for command in dpc._COMMANDS.values():
+        for owner, prog in [(command, "dify-plugin-client " + command.name)] + [
+                (action, "dify-plugin-client %s %s" % (command.name, action.name))
+                for action in command.actions.values()]:
+            epilog = owner.epilog(prog)
+            examples = epilog.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines() \
+                if "examples:\n" in epilog else []
+            for example in examples:
+                words = shlex.split(example.strip())  # (what the program gets: up to any
+                words = words[words.index("dify-plugin-client") + 1:]  # redirect or pipe)
+                words = words[:next((index for index, word in enumerate(words)
+                                     if word in ("|", ">", ">>", "<", "&&", ";")), len(words))]
+                parser = dpc._build_parser(words)
+                try:
+                    parser.parse_args(words)
+                except SystemExit:
+                    raise AssertionError("%s: the example does not parse: %s" % (prog, example))
 
 
 def test_cli_model_commands_are_documented(cli):

@@ -139,6 +139,28 @@ def test_prompt_messages_in_every_shape(client, tenant_id):
     assert "".join(chunk.text for chunk in chunks) == "P describe this picture "
 
 
+def test_images_without_detail_and_turns_without_content(client, tenant_id):
+    """The daemon fills in "" for a missing image detail or message content, which the
+    plugin's SDK refuses: the client sends Dify's "low" and an empty content."""
+    history = [
+        {"role": "user", "content": "call get_weather Paris"},
+        {"role": "assistant", "content": None, "tool_calls": [  # OpenAI's history shape
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        dpc.AssistantPromptMessage(content=None, tool_calls=[dpc.AssistantToolCall(
+            id="call_2", function=dpc.AssistantToolCallFunction(name="f", arguments="{}"))]),
+        {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
+        dpc.UserPromptMessage(content=[
+            dpc.TextPromptMessageContent(data="describe "),
+            dpc.ImagePromptMessageContent(url="https://example.invalid/cat.png",
+                                          mime_type="image/png", format="png"),
+            {"type": "image_url", "image_url": {"url": "https://example.invalid/dog.png"}},
+            dpc.TextPromptMessageContent(data="this")]),
+    ]
+    chunks = list(llm(client, tenant_id, history))
+    assert "".join(chunk.text for chunk in chunks) == "describe this "
+
+
 def test_json_schema_is_accepted(client, real_daemon, tenant_id):
     chunks = list(llm(client, tenant_id, user_message("structured please"),
                       json_schema={"type": "object"}))
@@ -372,4 +394,5 @@ def test_cli_model_commands(cli, tenant_id, tmp_path):
     refused = cli("validate-credentials", "--provider", PROVIDER, "--credentials",
                   '{"api_key": "nope-nope"}', tenant=tenant_id)
     assert refused.rc == 1 and "nope-nope" not in refused.out + refused.err
+    assert refused.out.startswith("not valid: ")  # the plugin's reason, not an error
 
