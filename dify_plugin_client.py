@@ -340,7 +340,9 @@ def _secret_forms(secret: str) -> List[str]:
     escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = {secret, escaped, json.dumps(secret)[1:-1],
              escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")}
-    forms.update([repr(form)[1:-1] for form in forms])
+    # repr() quotes with ' unless the text holds ' and no "; holding both, it escapes '
+    forms.update([repr(form)[1:-1] for form in forms] +
+                 [repr(form + "'\"")[1:-4] for form in forms])
     return sorted(forms, key=len, reverse=True)
 
 
@@ -353,20 +355,27 @@ def _mask_text(text: str, secrets: Sequence[str]) -> str:
             if form in text:
                 text = text.replace(form, "***")
         if "..." in text:
-            parts = text.split("...")
-            parts[:-1] = [_mask_cut_end(part, forms) for part in parts[:-1]]
-            text = "...".join(parts)
+            text = _mask_cut_forms(text, forms)
     return text
 
 
-def _mask_cut_end(part: str, forms: Sequence[str]) -> str:
-    """``part`` (a text up to a "..." that cut it) without the start of a secret at its
-    end (from _MIN_REDACTED_KEY characters on)."""
+def _mask_cut_forms(text: str, forms: Sequence[str]) -> str:
+    """``text`` without any start of one of ``forms`` (_MIN_REDACTED_KEY characters or
+    more) that runs into a "..." (where an error cut a text short); the longest such
+    start before each "..." goes. Only where a form's first characters stand is
+    looked at."""
+    earliest: Dict[int, int] = {}  # where a "..." is -> where the secret running into it starts
     for form in forms:
-        for length in range(min(len(form), len(part)), _MIN_REDACTED_KEY - 1, -1):
-            if part.endswith(form[:length]):
-                return part[:-length] + "***"
-    return part
+        head = form[:_MIN_REDACTED_KEY]
+        start = text.find(head) if len(form) > _MIN_REDACTED_KEY else -1
+        while start >= 0:
+            cut = text.find("...", start + _MIN_REDACTED_KEY, start + len(form) + 2)
+            if cut >= 0 and form.startswith(text[start:cut]):
+                earliest[cut] = min(start, earliest.get(cut, start))
+            start = text.find(head, start + 1)
+    for cut in sorted(earliest, reverse=True):
+        text = text[:earliest[cut]] + "***" + text[cut:]
+    return text
 
 
 def _mask_bytes(content: bytes, secrets: Sequence[str]) -> bytes:
@@ -7588,8 +7597,8 @@ def _openai_part(part: Dict[str, Any], argument: str) -> Dict[str, Any]:
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         converted = _file_part("image", url, argument)
-        if isinstance(image, dict) and image.get("detail"):
-            converted["detail"] = image["detail"]
+        if isinstance(image, dict) and image.get("detail") in ("low", "high"):
+            converted["detail"] = image["detail"]  # (OpenAI's "auto": the default, low)
         return converted
     if kind == "input_audio":
         audio = part.get("input_audio")
@@ -10150,13 +10159,23 @@ def _wait_task(ctx: _Context, task_id: str, identifiers: Optional[List[str]] = N
     return EXIT_OK
 
 
+def _read_stdin(stdin: TextIO, what: str, argument: str) -> str:
+    """All of standard input. A stdin that decodes strictly raises on bytes that are not
+    UTF-8: a usage error, as they are under surrogateescape (told apart later)."""
+    try:
+        return stdin.read()
+    except UnicodeDecodeError:
+        raise InvalidArgumentError("%s is not UTF-8 text" % what, argument=argument) from None
+
+
 def _argument_bytes(value: str, flag: str, stdin: TextIO) -> Tuple[bytes, str]:
     """An option's value given inline, as @file, or as - (standard input): its bytes,
     and where they came from (named in errors)."""
     # surrogateescape: bytes that were not UTF-8 come back as they were (POSIX decodes
     # arguments, and stdin under PYTHONUTF8, that way), and are then told apart
     if value == "-":
-        return stdin.read().encode("utf-8", "surrogateescape"), "%s (stdin)" % flag
+        text = _read_stdin(stdin, "%s (stdin)" % flag, flag)
+        return text.encode("utf-8", "surrogateescape"), "%s (stdin)" % flag
     if value.startswith("@"):
         path = value[1:]
         try:
@@ -10835,7 +10854,7 @@ def _write_package(folder: str, files: Sequence[str], output: str, limit: int) -
 
 
 class _ReplacedFile:
-    """A file written by way of a new file beside it (``PATH.<random>.part``, so no
+    """A file written by way of a new file beside it (``.NAME.<random>.part``, so no
     file of the user's is touched), which takes the place of ``path`` only on
     ``commit()``. Leaving the ``with`` block without it removes the new file: the old
     ``path`` stays as it was. Problems with ``path`` show up when this is made, before
@@ -10845,7 +10864,8 @@ class _ReplacedFile:
         self.path, self.flag = path, flag
         if os.path.isdir(path):
             raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
-        self.partial = "%s.%s.part" % (path, os.urandom(4).hex())
+        folder, name = os.path.split(path)
+        self.partial = os.path.join(folder, ".%s.%s.part" % (name[:64], os.urandom(4).hex()))
         try:
             self.handle: IO[bytes] = open(self.partial, "xb")
         except OSError as exc:
@@ -10962,7 +10982,8 @@ def _text_argument(ctx: _Context, value: Optional[str], what: str) -> str:
         if ctx.args.credentials == "-":
             raise InvalidArgumentError("%s and --credentials cannot both come from standard "
                                        "input" % what, argument=what)
-        value, source = ctx.stdin.read(), "the %s on standard input" % what
+        source = "the %s on standard input" % what
+        value = _read_stdin(ctx.stdin, source, what)
         value = value[:-1] if value.endswith("\n") else value
         value = value[:-1] if value.endswith("\r") else value
     if not value.strip():
@@ -10983,12 +11004,12 @@ def _parameter_values(items: Optional[Sequence[str]]) -> Dict[str, Any]:
         if not equals or not name.strip():
             raise InvalidArgumentError("--param takes name=value, got %r" % item,
                                        argument="--param")
-        if text.strip() in ("NaN", "Infinity", "-Infinity"):
-            raise InvalidArgumentError("--param %s: %s is not a number JSON can carry"
-                                       % (name.strip(), text.strip()), argument="--param")
         try:
             parameters[name.strip()] = _loads(text)
-        except ValueError:
+        except ValueError as exc:
+            if "is not a JSON number" in str(exc):  # NaN or Infinity, bare or inside
+                raise InvalidArgumentError("--param %s: %s" % (name.strip(), exc),
+                                           argument="--param") from None
             parameters[name.strip()] = text
     return parameters
 
@@ -12468,7 +12489,8 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     if argv in ([], ["-h"], ["--help"]):  # the overview, written without building a parser
         (stdout if argv else stderr).write(_overview())
         return EXIT_OK if argv else EXIT_USAGE
-    json_mode = "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+    json_mode = any(token.startswith("--j") and "--json".startswith(token)  # (abbreviated)
+                    for token in (argv[:argv.index("--")] if "--" in argv else argv))
     mistyped = _mistyped_command(argv)
     if mistyped:
         return _usage_failure(stderr, json_mode, mistyped)
@@ -12488,6 +12510,9 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
             return _usage_failure(stderr, True, _argparse_message(captured.getvalue()))
         return code
     if not getattr(args, "command", None):
+        if json_mode:
+            return _usage_failure(stderr, True, "no command given; `%s --help` lists them"
+                                  % _program_name())
         parser.print_help(stderr)
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))

@@ -301,6 +301,8 @@ def test_prompt_messages_typed_and_openai_shapes(client, daemon, tenant, install
             {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QUJD",
                                                 "detail": "high"}},
             {"type": "image_url", "image_url": "https://example.invalid/dog.webp"},
+            {"type": "image_url", "image_url": {"url": "https://example.invalid/owl.gif",
+                                                "detail": "auto"}},  # OpenAI's default
             {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
             {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE",
                                       "filename": "a.pdf"}},
@@ -333,6 +335,8 @@ def test_prompt_messages_typed_and_openai_shapes(client, daemon, tenant, install
              "format": "jpeg", "detail": "high"},
             {"type": "image", "url": "https://example.invalid/dog.webp", "format": "webp",
              "mime_type": "image/webp", "detail": "low"},  # Dify's default detail
+            {"type": "image", "url": "https://example.invalid/owl.gif", "format": "gif",
+             "mime_type": "image/gif", "detail": "low"},
             {"type": "audio", "base64_data": "UklGRg==", "format": "wav",
              "mime_type": "audio/x-wav"},
             {"type": "document", "base64_data": "JVBE", "mime_type": "application/pdf",
@@ -1150,6 +1154,20 @@ def test_no_part_of_a_credential_shows_in_an_error_that_cuts_the_answer_short(
         client.validate_provider_credentials(tenant, USER, PLUGIN, PROVIDER, {"api_key": SECRET})
     shown = "%s %r %s" % (info.value, info.value, info.value.args)
     assert "no integer code" in shown and _no_part_of(SECRET, shown), shown
+
+
+@pytest.mark.parametrize("secret, shown", [
+    ("it's-a-secret-42", lambda s: repr(json.dumps({"api_key": s}))),  # repr escapes its '
+    ("it's-a-secret-42", lambda s: repr({"api_key": s})),
+    ('say "hi" & <go>', lambda s: json.dumps(s).replace("&", "\\u0026").replace(
+        "<", "\\u003c").replace(">", "\\u003e")),                    # as Go writes it
+    ('Pass"Pass1234!', lambda s: 'bad password ' + s[:9] + "..."),    # cut, at its start
+    ('Pass"Pass1234!', lambda s: repr(json.dumps(s))[:12] + "..."),
+    ("sk-" + "x" * 40, lambda s: ("%s..." % s[:20]) * 50),              # cut many times
+])
+def test_every_form_of_a_secret_is_masked(secret, shown):
+    masked = dpc._mask_text(shown(secret), [secret])
+    assert _no_part_of(secret, masked) and "***" in masked, masked
 
 
 def test_an_error_nested_deeper_than_python_recurses_is_still_typed_and_masked(
@@ -2055,6 +2073,41 @@ def test_cli_validate_credentials_model_type(cli, daemon, tenant, installed):
                 "rerank", *CREDS)
     assert alone.code == 2 and "--model-type goes with --model" in alone.err
     assert not [r for r in daemon.requests if "/dispatch/" in r.path]
+
+
+def test_cli_stdin_that_decodes_strictly(daemon, tenant, installed, tmp_path):
+    """A stdin decoded strictly (not with surrogateescape) raises on bytes that are not
+    UTF-8: still a usage error, for a text and for --credentials -."""
+    environ = {dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant,
+               "HOME": str(tmp_path)}
+    for argv, what in ((["llm", "--model", "echo-llm", *MODEL_FLAGS, *CREDS],
+                        "the prompt on standard input is not UTF-8 text"),
+                       (["llm", "x", "--model", "echo-llm", *MODEL_FLAGS, "--credentials", "-"],
+                        "--credentials (stdin) is not UTF-8 text")):
+        stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfe hi\n"), encoding="utf-8",
+                                 errors="strict")
+        err = io.StringIO()
+        assert dpc.main(argv, environ=environ, stdin=stdin, stdout=io.StringIO(),
+                        stderr=err) == 2
+        assert what in err.getvalue()
+
+
+def test_cli_param_with_nan_inside_and_json_without_a_command(cli, daemon):
+    inside = cli("llm", "x", "--model", "echo-llm", *MODEL_FLAGS, *CREDS,
+                 "--param", "stop=[NaN]")
+    assert inside.code == 2 and "NaN is not a JSON number" in inside.err
+    bare = cli("--json")
+    assert bare.code == 2 and json.loads(bare.err)["message"].startswith("no command given")
+    short = cli("--jso", "models", "--type", "x")  # argparse takes --jso for --json
+    assert short.code == 2 and json.loads(short.err)["exit_code"] == 2
+
+
+def test_cli_tts_to_a_long_file_name(cli, daemon, tenant, installed, tmp_path):
+    target = tmp_path / ("n" * 250)  # the longest names most file systems take
+    run = cli("tts", "hi", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "nova",
+              "-o", str(target))
+    assert run.code == 0 and target.read_bytes().startswith(b"ID3")
+    assert sorted(os.listdir(str(tmp_path))) == ["home", "n" * 250]
 
 
 def test_cli_first_token_timeout_hint_and_poll(cli, daemon, tenant, installed):
