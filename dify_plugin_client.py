@@ -1942,6 +1942,16 @@ def _parse(cls: Type[_E], data: Any, route: str) -> _E:
         raise
 
 
+def _task_started(data: Any, route: str) -> PluginInstallTaskStartResponse:
+    """An install or upgrade start: a task to follow unless all is installed already."""
+    started = _parse(PluginInstallTaskStartResponse, data, route)
+    if not started.all_installed and not started.task_id:
+        raise ResponseValidationError("the daemon started an install without a task_id to "
+                                      "follow (and all_installed is false)",
+                                      path="data.task_id", route=route)
+    return started
+
+
 def _parse_list(cls: Type[_E], data: Any, route: str) -> List[_E]:
     if data is None:
         return []
@@ -3251,7 +3261,7 @@ class _ModelSchema(_Entity):
 class _RuntimeParameters(_Entity):
     """``{parameters}``: a tool's parameters as its plugin computes them at run time."""
 
-    parameters: List[ToolParameter] = []
+    parameters: List[ToolParameter] = _REQUIRED
 
 
 @_entity
@@ -3283,7 +3293,7 @@ class PluginOAuthCredentialsResponse(_Entity):
 class PluginDynamicSelectOptionsResponse(_Entity):
     """The choices a plugin offers for a dynamic-select parameter."""
 
-    options: List[ToolParameterOption] = []
+    options: List[ToolParameterOption] = _REQUIRED
 
 
 # =============================================================================
@@ -4493,6 +4503,7 @@ class _SSEParser:
     With ``strict``, a line that is not a field of the format (data, event, id, retry)
     nor a comment raises RemoteProtocolError instead of being skipped: the daemon
     writes data lines only, so such a line is a damaged event, not one to do without.
+    Data that is not UTF-8 then raises UnicodeDecodeError instead of being replaced.
     """
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
@@ -4500,6 +4511,7 @@ class _SSEParser:
         self.max_event_size = max_event_size
         self.raw_long_lines = raw_long_lines
         self.strict = strict
+        self.errors = "strict" if strict else "replace"  # decoding data that is not UTF-8
         self._pending: List[bytes] = []           # bytes of the unfinished event, line ends made LF
         self._pending_size = 0
         self._pending_cr = False     # the last read ended with CR: a following LF is not a line
@@ -4567,7 +4579,7 @@ class _SSEParser:
         """
         if end > 1024 and chunk.find(b"\n", 0, 1024) < 0:
             return self._long_data_lines(chunk, end, events)
-        text = str(memoryview(chunk)[:end], "utf-8", "replace")
+        text = str(memoryview(chunk)[:end], "utf-8", self.errors)
         separators = text.count("\n\ndata: ")
         if text.count("\n") != 2 * separators or not text.startswith("data: "):
             return False  # other fields, multi-line data or extra blank lines
@@ -4592,7 +4604,7 @@ class _SSEParser:
             elif chunk[line_end + 1:line_end + 2] != b"\n":
                 return False  # a multi-line event
             data = view[position + 6:line_end]
-            found.append(_SSEEvent("message", data if raw else str(data, "utf-8", "replace"),
+            found.append(_SSEEvent("message", data if raw else str(data, "utf-8", self.errors),
                                    last_id))
             if line_end == end:
                 events.extend(found)
@@ -4608,7 +4620,7 @@ class _SSEParser:
             if text[:6] == b"data: " and b"\n" not in text and len(text) <= limit:
                 # one data line, the daemon's form: no line-by-line parsing (decoded
                 # from a view: a long event is not copied before it is decoded)
-                data = str(memoryview(text)[6:], "utf-8", "replace")
+                data = str(memoryview(text)[6:], "utf-8", self.errors)
                 events.append(_SSEEvent("message", data, self._last_id))
             else:
                 self._end_event(text, events)
@@ -4644,7 +4656,7 @@ class _SSEParser:
             # blank lines (only at the start), comments, retry and unknown fields: nothing
         if data:
             events.append(_SSEEvent(event or "message",
-                                    b"\n".join(data).decode("utf-8", "replace"), self._last_id))
+                                    b"\n".join(data).decode("utf-8", self.errors), self._last_id))
 
     def close(self) -> bool:
         """End of stream. Returns True if an event was cut off (data without its blank line)."""
@@ -6052,6 +6064,21 @@ def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
         response.content = _mask_bytes(response.content, secrets)
 
 
+class _MaskedErrors:
+    """``with _MaskedErrors(secrets):`` masks ``secrets`` in an error raised inside (for
+    calls whose request carries secrets outside a dispatch: endpoint settings)."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = secrets
+
+    def __enter__(self) -> "_MaskedErrors":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if isinstance(error, DifyPluginError):
+            _mask_credentials(error, self.secrets)
+
+
 def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
                          ) -> Generator[_E, None, None]:
     """``chunks``, with credentials masked in any error the stream raises."""
@@ -6398,6 +6425,10 @@ class _Dispatcher:
                 if not waiting:
                     raise
                 raise _first_event_timeout(first_wait, route) from None
+            except UnicodeDecodeError as exc:  # from the parser or a reader
+                raise InvalidResponseError("a stream event is not UTF-8 text (byte %r)"
+                                           % exc.object[exc.start:exc.start + 1],
+                                           route=route) from None
             if parser.close():
                 raise RemoteProtocolError("the stream ended in the middle of an event",
                                           route=route)
@@ -6558,7 +6589,7 @@ class _InstallAndLifecycle(_ClientCore):
         data = self._call("POST", path, payload={"plugin_unique_identifiers": identifiers,
                                                  "source": source_text, "metas": checked},
                           what="metas", argument="metas")
-        return _parse(PluginInstallTaskStartResponse, data, "POST " + path)
+        return _task_started(data, "POST " + path)
 
     def fetch_plugin_installation_task(self, tenant_id: str, task_id: str) -> PluginInstallTask:
         """One install task with the status and latest message of each plugin."""
@@ -6640,8 +6671,7 @@ class _InstallAndLifecycle(_ClientCore):
                    "source": _check_source(source),
                    # the daemon stores an omitted meta as null, which breaks Dify later
                    "meta": _check_meta(meta, "meta")}
-        return _parse(PluginInstallTaskStartResponse, self._call("POST", path, payload=payload),
-                      "POST " + path)
+        return _task_started(self._call("POST", path, payload=payload), "POST " + path)
 
     def fetch_plugin_installation_by_ids(self, tenant_id: str, plugin_ids: Sequence[str]
                                          ) -> List[PluginInstallation]:
@@ -7888,7 +7918,7 @@ def _tts_chunk_reader() -> Callable[[_EventData, str], _TTSChunk]:
                     return _TTSChunk(result=a2b_hex(data[start:end]), mime_type=mime_type)
                 except (binascii.Error, ValueError):
                     pass
-        text = data if isinstance(data, str) else str(data, "utf-8", "replace")
+        text = data if isinstance(data, str) else str(data, "utf-8")
         cut = _plain_string_at(text, match_head, '"result"')
         if cut is None:
             return read(text, route)
@@ -8571,8 +8601,9 @@ class _Endpoints(_ClientCore):
         plugin_id = _plugin_id_of(identifier)
         before = {endpoint.id for endpoint in self.iter_endpoints(tenant_id, plugin_id)}
         try:
-            data = self._call("POST", path, body=body,
-                              headers={"Content-Type": "application/json"})
+            with _MaskedErrors(_secret_values(settings)):
+                data = self._call("POST", path, body=body,
+                                  headers={"Content-Type": "application/json"})
         except PluginDaemonInternalServerError as exc:
             self._clean_up_failed_setup(tenant_id, plugin_id, before, name, user_id, exc)
             raise
@@ -8637,8 +8668,10 @@ class _Endpoints(_ClientCore):
         _check_text(name, "name")
         if not isinstance(settings, dict):
             raise InvalidArgumentError("settings must be a dict", argument="settings")
-        return self._endpoint_action(tenant_id, "update", endpoint_id,
-                                     {"user_id": user_id, "name": name, "settings": settings})
+        with _MaskedErrors(_secret_values(settings)):
+            return self._endpoint_action(tenant_id, "update", endpoint_id,
+                                         {"user_id": user_id, "name": name,
+                                          "settings": settings})
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
         """Remove an endpoint; its hook stops answering. An unknown id is an error."""
@@ -8803,7 +8836,7 @@ class _Datasources(_InstalledProviders):
             credential_type, "get_website_crawl",
             {"datasource_parameters": _check_meta(datasource_parameters,
                                                   "datasource_parameters")},
-            _WebsiteCrawlChunk)
+            _WebsiteCrawlChunk, at_least_one=True)
         return _mapped(stream, lambda chunk: chunk.result)
 
     def get_online_document_pages(self, tenant_id: str, user_id: str,
@@ -8837,7 +8870,7 @@ class _Datasources(_InstalledProviders):
         return self._datasource_call(
             tenant_id, user_id, datasource_provider, datasource_name, credentials,
             credential_type, "get_online_document_page_content", {"page": page},
-            DatasourceInvokeMessage, merge_blob_chunks)
+            DatasourceInvokeMessage, merge_blob_chunks, at_least_one=True)
 
     def online_drive_browse_files(self, tenant_id: str, user_id: str,
                                   datasource_provider: str, datasource_name: str,
@@ -8878,7 +8911,7 @@ class _Datasources(_InstalledProviders):
         return self._datasource_call(
             tenant_id, user_id, datasource_provider, datasource_name, credentials,
             credential_type, "online_drive_download_file", {"request": request},
-            DatasourceInvokeMessage, merge_blob_chunks)
+            DatasourceInvokeMessage, merge_blob_chunks, at_least_one=True)
 
 
 # =============================================================================

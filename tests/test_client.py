@@ -521,3 +521,12 @@ def test_install_metas_that_are_not_json_are_refused_before_sending(client, daem
         client.install_from_identifiers(tenant, [identifier], "package", [{"x": {1, 2}}])
     assert info.value.argument == "metas" and "JSON-serialisable" in str(info.value)
     assert len(daemon.requests) == before  # nothing sent
+
+
+def test_an_install_start_without_a_task_to_follow_is_an_error(client, daemon, tenant):
+    daemon.add_override("POST", r"/install/identifiers$", lambda h: h.send_body(
+        200, b'{"code":0,"message":"success","data":{"all_installed":false}}'))
+    identifier = "acme/echo:0.0.1@" + "a" * 64
+    with pytest.raises(dpc.ResponseValidationError) as caught:
+        client.install_from_identifiers(tenant, [identifier], "package")
+    assert caught.value.path == "data.task_id" and "install/identifiers" in caught.value.route

@@ -487,3 +487,21 @@ def test_wrong_credentials_are_not_repeated(client, daemon, tenant):
             call()
         assert "sk-secret-1" not in str(info.value)
     assert daemon.requests == []
+
+
+@pytest.mark.parametrize("provider, route, call", [
+    (CRAWL, "get_website_crawl", lambda c, t: list(c.get_website_crawl(
+        t, "u", CRAWL, "crawl", GOOD, {"url": "https://x"}))),
+    (DOCS, "get_online_document_page_content", lambda c, t: list(
+        c.get_online_document_page_content(t, "u", DOCS, "docs", GOOD,
+                                           {"workspace_id": "w", "page_id": "p", "type": "page"}))),
+    (DRIVE, "online_drive_download_file", lambda c, t: list(c.online_drive_download_file(
+        t, "u", DRIVE, "drive", GOOD, "f1"))),
+])
+def test_a_stream_that_must_deliver_something_and_is_empty(client, daemon, tenant, sources,
+                                                            provider, route, call):
+    """A crawl, a page's content and a download each owe at least one event."""
+    _handler(daemon, provider, route, lambda request: iter(()))
+    with pytest.raises(dpc.InvalidResponseError) as caught:
+        call(client, tenant)
+    assert "zero events" in caught.value.message and route in caught.value.message

@@ -711,3 +711,20 @@ def test_recorded_manifest_declaration_parses():
                                           dpc.EndpointProviderDeclaration, "endpoint")
     assert [e.path for e in declaration.endpoints][:2] == ["/echo", "/echo/<path:rest>"]
     assert declaration.secret_settings() == ["api_key"]
+
+
+def test_settings_echoed_in_an_error_are_masked(client, daemon, tenant, echo):
+    """A daemon (or proxy) error that quotes the settings never shows their values."""
+    def echoing(handler):
+        body_file, _ = handler.read_body()
+        handler.send_body(200, _DaemonError(-400, "PluginDaemonBadRequestError", "bad settings "
+                                            + body_file.read().decode("utf-8")).body())
+    daemon.add_override("POST", r"/endpoint/(setup|update)$", echoing)
+    with pytest.raises(dpc.PluginDaemonBadRequestError) as info:
+        client.create_endpoint(tenant, "u1", echo, "e", SETTINGS)
+    shown = "%s %r %r" % (info.value, info.value, info.value.args)
+    assert SECRET not in shown and "***" in shown
+    with pytest.raises(dpc.PluginDaemonBadRequestError) as info:
+        client.update_endpoint(tenant, "u1", str(uuid.uuid4()), "e", {"api_key": "other-secret-3"})
+    shown = "%s %r %r" % (info.value, info.value, info.value.args)
+    assert "other-secret-3" not in shown and "***" in shown

@@ -487,3 +487,25 @@ def test_faults_do_not_leak_connections(daemon, tenant):
     assert errors == []
     assert len(client._transport._idle) <= 3
     client.close()
+
+
+def test_a_stream_event_that_is_not_utf8_is_an_error(client, daemon, tenant, installed):
+    """The daemon writes UTF-8: other bytes in an event are an error, not replaced.
+    (Events read together with the bad one may go undelivered: the read fails whole.)"""
+    def bad_bytes(handler):
+        read_request_body(handler)
+        handler.start_stream()
+        handler.send_event(ok_envelope({"type": "text", "message": {"text": "first"},
+                                        "meta": None}))
+        time.sleep(0.05)  # a read of its own
+        handler.send_event(b'{"code":0,"message":"","data":{"type":"text","message":'
+                           b'{"text":"caf\xc3\xa9 \xff ok"},"meta":null}}')
+        handler.end_stream()
+
+    daemon.add_override("POST", INVOKE, bad_bytes)
+    received = []
+    with pytest.raises(dpc.InvalidResponseError) as info:
+        for message in _invoke(client, tenant):
+            received.append(message.message.text)
+    assert "not UTF-8" in info.value.message and received == ["first"]
+    assert_usable(client, daemon, tenant, installed=1)

@@ -579,3 +579,18 @@ def test_recorded_exchange(replay, key):
 
 def test_every_recorded_exchange_is_checked():
     check_folder(cases, CLAIMED_FOLDERS)
+
+
+@pytest.mark.parametrize("route, answer, call, path", [
+    ("tool/get_runtime_parameters", {"params": []},
+     lambda c, t: c.get_runtime_parameters(t, "u1", PROVIDER, {}, "echo"), "data.parameters"),
+    ("dynamic_select/fetch_parameter_options", {"choices": []},
+     lambda c, t: c.fetch_dynamic_select_options(t, "u1", "acme/echo", "echo", "pick", {},
+                                                 "channel"), "data.options"),
+])
+def test_an_answer_without_its_list_is_not_an_empty_list(client, daemon, tenant, installed,
+                                                         route, answer, call, path):
+    daemon.set_dispatch_handler("acme/echo", route, lambda request: [answer])
+    with pytest.raises(dpc.ResponseValidationError) as caught:
+        call(client, tenant)
+    assert caught.value.path == path
