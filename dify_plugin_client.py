@@ -3854,10 +3854,10 @@ class TriggerDispatchResponse(_Entity):
     ``user_id`` it acts for, the ``payload`` events get, and ``response``: the hex of
     the HTTP response for the webhook's caller (read it with :meth:`http_response`)."""
 
-    user_id: str = ""
-    events: List[str] = []
+    user_id: str = _REQUIRED  # (the daemon's struct always writes these three)
+    events: List[str] = _REQUIRED
     payload: Dict[str, Any] = {}
-    response: str = ""
+    response: str = _REQUIRED
 
     def http_response(self) -> RawHttpResponse:
         """``response`` decoded: status, reason, headers and body. Raises
@@ -3870,8 +3870,8 @@ class TriggerInvokeEventResponse(_Entity):
     """An event's variables, or ``cancelled`` when the plugin ignored the event
     (its EventIgnoreError)."""
 
-    variables: Dict[str, Any] = {}
-    cancelled: bool = False
+    variables: Dict[str, Any] = _REQUIRED  # (the daemon's struct always writes both)
+    cancelled: bool = _REQUIRED
 
 
 # =============================================================================

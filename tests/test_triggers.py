@@ -259,7 +259,8 @@ def test_dispatch_event(client, daemon, tenant, trigger):
     with pytest.raises(dpc.PluginInvokeError) as info:
         client.dispatch_trigger_event(tenant, "u", PROVIDER, SUBSCRIPTION, hostless, GOOD)
     assert info.value.message == "Missing mandatory Host: header"
-    _handle(daemon, "dispatch_event", lambda call: iter([{"events": [], "response": "zz"}]))
+    _handle(daemon, "dispatch_event", lambda call: iter([{"user_id": "", "events": [],
+                                                          "response": "zz"}]))
     broken = client.dispatch_trigger_event(tenant, "u", PROVIDER, SUBSCRIPTION, WEBHOOK)
     with pytest.raises(dpc.HttpMessageError):
         broken.http_response()
@@ -615,3 +616,29 @@ def test_a_bare_lf_head_ends_at_its_own_blank_line():
     parsed = dpc.RawHttpRequest.parse(b"POST /h HTTP/1.1\nHost: x\nContent-Length: 6\n\n"
                                       b"ab\r\n\r\n")
     assert parsed.body == b"ab\r\n\r\n" and ("Host", "x") in list(parsed.headers)
+
+
+@pytest.mark.parametrize("route, answer, call, path", [
+    ("dispatch_event", {"user_id": "u", "payload": {}, "response": ""},
+     lambda c, t: c.dispatch_trigger_event(t, "u", PROVIDER, SUBSCRIPTION, WEBHOOK, GOOD),
+     "data.events"),
+    ("dispatch_event", {"user_id": "u", "events": ["ping"]},
+     lambda c, t: c.dispatch_trigger_event(t, "u", PROVIDER, SUBSCRIPTION, WEBHOOK, GOOD),
+     "data.response"),
+    ("invoke_event", {"cancelled": False},
+     lambda c, t: c.invoke_trigger_event(t, "u", PROVIDER, "ping", SUBSCRIPTION, WEBHOOK, GOOD),
+     "data.variables"),
+    ("invoke_event", {"variables": {}},
+     lambda c, t: c.invoke_trigger_event(t, "u", PROVIDER, "ping", SUBSCRIPTION, WEBHOOK, GOOD),
+     "data.cancelled"),
+])
+def test_a_trigger_answer_missing_a_field_the_daemon_always_writes(client, daemon, tenant,
+                                                                   trigger, route, answer,
+                                                                   call, path):
+    """The daemon's response structs write these keys always: one missing is a broken
+    answer, not an event with no variables or a webhook with no reply."""
+    _handle(daemon, route, lambda request: iter([answer]))  # sent as it is
+    with pytest.raises(dpc.ResponseValidationError) as caught:
+        call(client, tenant)
+    assert caught.value.path == path
+
