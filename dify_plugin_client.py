@@ -387,8 +387,8 @@ def _mask_bytes(content: bytes, secrets: Sequence[str]) -> bytes:
             encoded.add(secret.encode("latin-1"))
         except UnicodeEncodeError:
             pass
-        for form in sorted(encoded, key=len, reverse=True):
-            if len(form) >= _MIN_REDACTED_KEY and form in content:
+        for form in sorted(encoded, key=len, reverse=True):  # (secrets: 4+ characters)
+            if form in content:
                 content = content.replace(form, b"***")
     return content
 
@@ -4821,7 +4821,7 @@ def _decode_envelope(response: Response, route: str) -> Any:
     not the daemon's at all (a proxy's HTML page, an empty 500).
     """
     body = response.content
-    problem = "an empty body"
+    problem = "a body that is not JSON" if body else "an empty body"
     try:
         parsed = _loads(body) if body else None
     except ValueError as exc:  # includes invalid UTF-8
@@ -6065,8 +6065,8 @@ def _mask_credentials(error: DifyPluginError, secrets: Sequence[str]) -> None:
 
 
 class _MaskedErrors:
-    """``with _MaskedErrors(secrets):`` masks ``secrets`` in an error raised inside (for
-    calls whose request carries secrets outside a dispatch: endpoint settings)."""
+    """``with _MaskedErrors(secrets):`` masks ``secrets`` in a DifyPluginError raised
+    inside (dispatch streams, polling, endpoint settings)."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
         self.secrets = secrets
@@ -6082,11 +6082,8 @@ class _MaskedErrors:
 def _masking_credentials(chunks: Generator[_E, None, None], secrets: Sequence[str]
                          ) -> Generator[_E, None, None]:
     """``chunks``, with credentials masked in any error the stream raises."""
-    try:
+    with _MaskedErrors(secrets):
         yield from chunks
-    except DifyPluginError as exc:
-        _mask_credentials(exc, secrets)
-        raise
 
 
 def _at_least_one(chunks: Generator[_E, None, None], route: str, full_route: str
@@ -7424,11 +7421,8 @@ class _Models(_ClientCore):
                           "the %s request" % route, "data")
         headers = target.headers()
         headers["Accept"] = "application/json"
-        try:
+        with _MaskedErrors(_secret_values(data.get("credentials"))):
             answer = self._call("POST", path, body=body, headers=headers)
-        except DifyPluginError as exc:
-            _mask_credentials(exc, _secret_values(data.get("credentials")))
-            raise
         return _parse(ModelPollingResult, answer, "POST " + path)
 
     def _first_token_wait(self, value: Any) -> Optional[float]:
@@ -9763,13 +9757,18 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _float_or_nan(text: str) -> float:
+    """``float(text)``; NaN (which the argument types refuse) for what is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _positive_float(text: str) -> float:
     import argparse
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _float_or_nan(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("must be a positive number, got %r" % text)
     return value
@@ -9778,10 +9777,7 @@ def _positive_float(text: str) -> float:
 def _finite_float(text: str) -> float:
     import argparse
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _float_or_nan(text)
     if value - value != 0:  # not a number, or infinite
         raise argparse.ArgumentTypeError("must be a number, got %r" % text)
     return value
@@ -12476,8 +12472,7 @@ def _cli_hint(error: DifyPluginError) -> None:
 def _usage_failure(stderr: TextIO, json_mode: bool, message: str) -> int:
     """A usage error found before a command runs; with --json as an error object."""
     if json_mode:
-        record = _error_record(InvalidArgumentError(message), EXIT_USAGE)
-        stderr.write(json.dumps(record, ensure_ascii=False) + "\n")
+        stderr.write(_error_json(InvalidArgumentError(message), EXIT_USAGE) + "\n")
     else:
         stderr.write(message + "\n")
     return EXIT_USAGE
@@ -12490,11 +12485,13 @@ def _argparse_message(printed: str) -> str:
     return lines[-1] if lines else "bad usage; see --help"
 
 
-def _error_record(error: DifyPluginError, exit_code: int) -> Dict[str, Any]:
-    """An error as --json prints it: one JSON object on stderr."""
-    return {"error": type(error).__name__, "message": error.message, "route": error.route,
-            "http_status": error.http_status, "code": error.code,
-            "error_type": error.error_type, "hint": error.hint, "exit_code": exit_code}
+def _error_json(error: DifyPluginError, exit_code: int, name: Optional[str] = None) -> str:
+    """An error as --json prints it on stderr: one JSON object (``name`` in place of its
+    class name, for what is not a DifyPluginError)."""
+    return json.dumps({"error": name or type(error).__name__, "message": error.message,
+                       "route": error.route, "http_status": error.http_status,
+                       "code": error.code, "error_type": error.error_type,
+                       "hint": error.hint, "exit_code": exit_code}, ensure_ascii=False)
 
 
 def _exit_code(error: BaseException) -> int:
@@ -12562,8 +12559,8 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
         return int(handler_of(ctx))
     except KeyboardInterrupt:
         if out.json_mode:
-            out.info(json.dumps(dict(_error_record(DifyPluginError("interrupted"),
-                                                   EXIT_INTERRUPTED), error="KeyboardInterrupt")))
+            out.info(_error_json(DifyPluginError("interrupted"), EXIT_INTERRUPTED,
+                                 "KeyboardInterrupt"))
         else:
             out.info("interrupted")
         return EXIT_INTERRUPTED
@@ -12575,7 +12572,7 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
         _cli_hint(error)
         code = _exit_code(error)
         if out.json_mode:
-            out.info(json.dumps(_error_record(error, code), ensure_ascii=False))
+            out.info(_error_json(error, code))
         else:
             out.info("%s: error: %s" % (_program_name(), error))
         return code
