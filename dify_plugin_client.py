@@ -10887,13 +10887,19 @@ class _ReplacedFile:
     file of the user's is touched), which takes the place of ``path`` only on
     ``commit()``. Leaving the ``with`` block without it removes the new file: the old
     ``path`` stays as it was. Problems with ``path`` show up when this is made, before
-    anything is fetched for it."""
+    anything is fetched for it. A symbolic link stays: the file it leads to is the one
+    replaced. A file that was there keeps its permission bits."""
 
     def __init__(self, path: str, flag: str) -> None:
         self.path, self.flag = path, flag
-        if os.path.isdir(path):
+        self.target = os.path.realpath(path)
+        if os.path.isdir(self.target):
             raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
-        folder, name = os.path.split(path)
+        try:
+            self.mode: Optional[int] = os.stat(self.target).st_mode & 0o7777
+        except OSError:
+            self.mode = None  # a new file: the umask decides, as for any new file
+        folder, name = os.path.split(self.target)
         self.partial = os.path.join(folder, ".%s.%s.part" % (name[:64], os.urandom(4).hex()))
         try:
             self.handle: IO[bytes] = open(self.partial, "xb")
@@ -10916,7 +10922,9 @@ class _ReplacedFile:
     def commit(self) -> None:
         try:
             self.handle.close()
-            os.replace(self.partial, self.path)
+            if self.mode is not None:
+                os.chmod(self.partial, self.mode)
+            os.replace(self.partial, self.target)
         except OSError as exc:
             raise InvalidArgumentError("%s %s: cannot write: %s" % (
                 self.flag, self.path, _os_error_text(exc)), argument=self.flag) from None

@@ -2150,3 +2150,19 @@ def test_cli_model_commands_are_documented(cli):
         assert shown.code == 0 and "examples:" in shown.out and "with --json:" in shown.out, \
             command
     assert "author/name/provider/model" in cli("llm", "--help").out
+
+
+def test_cli_tts_output_through_a_link_keeps_the_link_and_the_mode(cli, daemon, tenant,
+                                                                  installed, tmp_path):
+    real = tmp_path / "voice.mp3"
+    real.write_bytes(b"old audio")
+    os.chmod(str(real), 0o640)
+    link = tmp_path / "latest.mp3"
+    os.symlink("voice.mp3", str(link))
+    spoken = cli("tts", "hi", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "nova",
+                 "-o", str(link))
+    assert spoken.code == 0, spoken
+    assert os.path.islink(str(link)) and os.readlink(str(link)) == "voice.mp3"
+    assert real.read_bytes() == b"ID3\x04\x00\x00nova:hi"
+    assert os.stat(str(real)).st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(str(tmp_path))) == ["home", "latest.mp3", "voice.mp3"]
