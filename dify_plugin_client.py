@@ -1235,7 +1235,8 @@ class PluginInstallTaskStatus(_StrEnum):
 # (RFC 3339), an entity class, Union[SomeEnum, str] (an enum that keeps values it does
 # not know), and a tagged union registered in `_TAGGED_UNIONS` (variants chosen by a
 # `type` or `role` key). `_REQUIRED` makes `from_dict` refuse a missing or null value
-# (only a missing one if the type is Optional);
+# (only a missing one if the type is Optional; `_required_or(d)` does the same, and gives
+# an instance built by hand `d` instead of the type's zero value);
 # any other default is what a missing value becomes, and null too unless the type is
 # Optional (Go writes an empty list as null). List and dict defaults are copied per
 # instance. Keys the daemon sends that a class does not declare are kept in `extra`
@@ -1260,6 +1261,20 @@ class _Marker:
 #: the default of a field of any type; built by hand, such a field starts at its
 #: type's zero value.
 _REQUIRED: Any = _Marker("<required>")
+
+
+class _RequiredOr(_Marker):
+    """``_REQUIRED`` for ``from_dict``, with a default other than the zero value for an
+    instance built by hand (made by ``_required_or``)."""
+
+    def __init__(self, default: Any) -> None:
+        super().__init__("<required>")
+        self.default = default
+
+
+def _required_or(default: Any) -> Any:
+    """A field ``from_dict`` requires, that starts at ``default`` when built by hand."""
+    return _RequiredOr(default)
 _FACTORY = _Marker("<factory>")
 
 
@@ -1742,8 +1757,11 @@ def _field_spec(cls: type, name: str, annotation: Any) -> _FieldSpec:
     tree = _parse_annotation(str(annotation))
     conv, null_ok, kind = _converter_for(tree, where)
     declared = cls.__dict__.get(name, _UNSET)
-    required = declared is _REQUIRED
-    default = _zero_value(tree) if declared is _UNSET or required else declared
+    required = declared is _REQUIRED or isinstance(declared, _RequiredOr)
+    if isinstance(declared, _RequiredOr):
+        default = declared.default
+    else:
+        default = _zero_value(tree) if declared is _UNSET or required else declared
     factory: Optional[Callable[[], Any]] = None
     if isinstance(default, (list, dict)):
         factory = _copier(default)
@@ -3738,7 +3756,7 @@ class OnlineDriveFileBucket(_Entity):
 
     bucket: Optional[str] = None
     files: List[OnlineDriveFile] = []
-    is_truncated: bool = False
+    is_truncated: bool = _REQUIRED  # (the daemon's struct always writes it)
     next_page_parameters: Optional[Dict[str, Any]] = None
 
 
@@ -3814,10 +3832,10 @@ class TriggerSubscription(_Entity):
     expires (Unix seconds; -1 never), and what the plugin keeps in ``properties``.
     Pass it (or its ``to_dict()``) back to refresh, unsubscribe, dispatch and invoke."""
 
-    endpoint: str = ""
-    expires_at: int = -1
+    endpoint: str = _REQUIRED  # (the SDK's Subscription.model_dump() always writes
+    expires_at: int = _required_or(-1)  # these three; parameters may be null)
     parameters: Dict[str, Any] = {}
-    properties: Dict[str, Any] = {}
+    properties: Dict[str, Any] = _REQUIRED
 
     def __repr__(self) -> str:  # parameters and properties may hold webhook secrets
         return ("TriggerSubscription(endpoint=%r, expires_at=%r, parameters=<%s>, "

@@ -505,3 +505,13 @@ def test_a_stream_that_must_deliver_something_and_is_empty(client, daemon, tenan
     with pytest.raises(dpc.InvalidResponseError) as caught:
         call(client, tenant)
     assert "zero events" in caught.value.message and route in caught.value.message
+
+
+def test_a_drive_bucket_without_is_truncated_is_a_broken_answer(client, daemon, tenant, sources):
+    """The daemon's bucket struct always writes is_truncated: a listing without it must
+    not read as complete."""
+    _handler(daemon, DRIVE, "online_drive_browse_files", lambda call: iter([
+        {"result": [{"bucket": None, "files": [], "next_page_parameters": None}]}]))
+    with pytest.raises(dpc.ResponseValidationError) as caught:
+        client.online_drive_browse_files(tenant, "u", DRIVE, "drive", GOOD)
+    assert caught.value.path == "data.result[0].is_truncated"

@@ -618,7 +618,20 @@ def test_a_bare_lf_head_ends_at_its_own_blank_line():
     assert parsed.body == b"ab\r\n\r\n" and ("Host", "x") in list(parsed.headers)
 
 
+_SUBSCRIBE = lambda c, t: c.subscribe_trigger(t, "u", PROVIDER, "https://h/t", {}, GOOD)  # noqa
+_REFRESH = lambda c, t: c.refresh_trigger(t, "u", PROVIDER, SUBSCRIPTION, GOOD)  # noqa
+_WRITTEN = {"endpoint": "https://h/t", "expires_at": 1, "parameters": None, "properties": {}}
+
+
 @pytest.mark.parametrize("route, answer, call, path", [
+    ("subscribe", {"subscription": {k: v for k, v in _WRITTEN.items() if k != "expires_at"}},
+     _SUBSCRIBE, "data.subscription.expires_at"),
+    ("subscribe", {"subscription": dict(_WRITTEN, expires_at=None)},
+     _SUBSCRIBE, "data.subscription.expires_at"),
+    ("refresh", {"subscription": {k: v for k, v in _WRITTEN.items() if k != "endpoint"}},
+     _REFRESH, "data.subscription.endpoint"),
+    ("refresh", {"subscription": {k: v for k, v in _WRITTEN.items() if k != "properties"}},
+     _REFRESH, "data.subscription.properties"),
     ("dispatch_event", {"user_id": "u", "payload": {}, "response": ""},
      lambda c, t: c.dispatch_trigger_event(t, "u", PROVIDER, SUBSCRIPTION, WEBHOOK, GOOD),
      "data.events"),
@@ -635,10 +648,19 @@ def test_a_bare_lf_head_ends_at_its_own_blank_line():
 def test_a_trigger_answer_missing_a_field_the_daemon_always_writes(client, daemon, tenant,
                                                                    trigger, route, answer,
                                                                    call, path):
-    """The daemon's response structs write these keys always: one missing is a broken
-    answer, not an event with no variables or a webhook with no reply."""
+    """The daemon's response structs write these keys always, and the SDK writes every
+    key of a subscription (parameters may be null): one missing is a broken answer, not
+    an event with no variables, a webhook with no reply or a subscription that never
+    expires."""
     _handle(daemon, route, lambda request: iter([answer]))  # sent as it is
     with pytest.raises(dpc.ResponseValidationError) as caught:
         call(client, tenant)
     assert caught.value.path == path
 
+
+
+def test_a_subscription_with_null_parameters_reads_as_none_given():
+    """The SDK's Subscription.parameters is Optional: null is a real answer."""
+    read = dpc.TriggerSubscription.from_dict(_WRITTEN)
+    assert (read.endpoint, read.expires_at, read.parameters) == ("https://h/t", 1, {})
+    assert dpc.TriggerSubscription().expires_at == -1  # built by hand: never expires
