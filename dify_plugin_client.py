@@ -1171,6 +1171,22 @@ class PluginConfig:
         values.update(changes)
         return PluginConfig(**values)
 
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None,
+                 config_file: Optional[str] = None, **overrides: Any) -> PluginConfig:
+        """The config the CLI would use: its environment variables (``DIFY_PLUGIN_DAEMON_URL``,
+        ``DIFY_PLUGIN_DAEMON_KEY_FILE`` or ``DIFY_PLUGIN_DAEMON_KEY``, ``..._TIMEOUT``,
+        ``..._CACERT``, ...) over its config file (``config_file``, else ``~/.dify`` if it
+        exists). Keyword arguments override both, e.g. ``from_env(timeout=5.0)``.
+        ``environ`` defaults to ``os.environ``. Raises :class:`ConfigError` naming the
+        setting that is wrong or missing (never its value when it is the key)."""
+        settings = _load_settings(_NoFlags(config=config_file),
+                                  os.environ if environ is None else environ,
+                                  lambda text: _logger().warning(text))
+        key = None if "key" in overrides else settings.key(sys.stdin)
+        return _config_from_settings(settings, key, True,
+                                     lambda text: _logger().warning(text), overrides)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PluginConfig) and self._values() == other._values()
 
@@ -9526,6 +9542,55 @@ def _load_settings(args: Any, environ: Mapping[str, str], warn: Callable[[str], 
     return settings
 
 
+class _NoFlags:
+    """The parsed arguments of no command line: every setting left to the environment and
+    the config file (``config``: the file to read, None for the default one)."""
+
+    def __init__(self, config: Optional[str]) -> None:
+        self.config = config
+
+
+def _config_from_settings(settings: _Settings, key: Optional[str], need_key: bool,
+                          warn: Callable[[str], None],
+                          overrides: Optional[Dict[str, Any]] = None) -> PluginConfig:
+    """The PluginConfig of resolved settings (the CLI's and ``PluginConfig.from_env``'s);
+    a bad value is a ConfigError that names where it came from."""
+    overrides = dict(overrides or ())
+    key = overrides.pop("key", key)
+    if not key:
+        if need_key:
+            raise ConfigError("no daemon key: pass --key-file (or --key), set %s or %s, or "
+                              "put \"key\" in %s" % (ENV_KEY_FILE, ENV_KEY, DEFAULT_CONFIG_FILE))
+        key = "unused"  # /health/check needs none and gets none
+    verify: Union[bool, str] = True
+    if settings.values["insecure"]:
+        verify = False
+        if "verify" not in overrides:
+            warn("TLS certificate verification is off (%s): use it only with a test daemon"
+                 % settings.sources["insecure"])
+    elif settings.values["cacert"]:
+        verify = settings.values["cacert"]
+    values: Dict[str, Any] = dict(
+        url=settings.url, key=key, timeout=settings.timeout, verify=verify,
+        trust_env=settings.values["trust_env"],
+        max_package_size=settings.values["max_package_size"],
+        max_bundle_size=settings.values["max_bundle_size"])
+    unknown = sorted(set(overrides) - set(PluginConfig._names))
+    if unknown:
+        raise InvalidArgumentError("PluginConfig has no setting %s" % ", ".join(unknown),
+                                   argument="overrides")
+    values.update(overrides)
+    try:
+        return PluginConfig(**values)
+    except InvalidArgumentError as exc:
+        name = "cacert" if exc.argument == "verify" else exc.argument or ""
+        if name in overrides:
+            raise
+        source = settings.sources.get(name, "")
+        raise ConfigError("%s%s" % (exc.message, " (from %s)" % source if source
+                                     else "")) from None
+
+
 # =============================================================================
 # Command line: output
 # =============================================================================
@@ -9861,32 +9926,9 @@ class _Context:
 
     def client(self, need_key: bool = True) -> DifyPluginClient:
         if self._client is None:
-            settings = self.settings
-            key = settings.key(self.stdin)
-            if not key:
-                if need_key:
-                    raise ConfigError("no daemon key: pass --key-file (or --key), set %s or "
-                                      "%s, or put \"key\" in %s"
-                                      % (ENV_KEY_FILE, ENV_KEY, DEFAULT_CONFIG_FILE))
-                key = "unused"  # /health/check needs none and gets none
-            verify: Union[bool, str] = True
-            if settings.values["insecure"]:
-                verify = False
-                self.out.info("warning: TLS certificate verification is off (%s): use it "
-                              "only with a test daemon" % settings.sources["insecure"])
-            elif settings.values["cacert"]:
-                verify = settings.values["cacert"]
-            try:
-                config = PluginConfig(
-                    url=settings.url, key=key, timeout=settings.timeout, verify=verify,
-                    trust_env=settings.values["trust_env"],
-                    max_package_size=settings.values["max_package_size"],
-                    max_bundle_size=settings.values["max_bundle_size"])
-            except InvalidArgumentError as exc:
-                name = "cacert" if exc.argument == "verify" else exc.argument or ""
-                source = settings.sources.get(name, "")
-                raise ConfigError("%s%s" % (exc.message, " (from %s)" % source if source
-                                             else "")) from None
+            config = _config_from_settings(self.settings, self.settings.key(self.stdin),
+                                           need_key, lambda text: self.out.info(
+                                               "warning: " + text))
             self._client = DifyPluginClient(config)
         return self._client
 

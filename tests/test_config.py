@@ -1,5 +1,7 @@
 """PluginConfig and Timeout: validation, defaults, and a key that never shows."""
 
+import os
+
 import pytest
 
 import dify_plugin_client as dpc
@@ -81,3 +83,56 @@ def test_proxies_ignored_unless_trust_env(monkeypatch):
     bypassed = dpc._Transport(dpc.PluginConfig(url="http://daemon:5002", key=KEY,
                                                trust_env=True))
     assert bypassed._proxy_settings() is None
+
+
+# --- PluginConfig.from_env: the CLI's settings for API users ------------------------------
+
+KEY = "from-env-key-0123456789"
+
+
+def test_from_env_reads_the_key_file_and_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.dify
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    config = dpc.PluginConfig.from_env(
+        {"DIFY_PLUGIN_DAEMON_URL": "http://127.0.0.1:5999/",
+         "DIFY_PLUGIN_DAEMON_KEY_FILE": str(key_file), "DIFY_PLUGIN_DAEMON_TIMEOUT": "7",
+         "DIFY_PLUGIN_DAEMON_MAX_PACKAGE_SIZE": "1MiB"},
+        config_file=None)
+    assert (config.url, config.key, config.timeout.read) == ("http://127.0.0.1:5999", KEY, 7.0)
+    assert config.max_package_size == 1024 ** 2 and config.verify is True
+
+
+def test_from_env_falls_back_to_the_config_file_and_takes_overrides(tmp_path):
+    settings = tmp_path / "dify.json"
+    settings.write_text('{"url": "http://127.0.0.1:5998", "key": "%s", "timeout": 9}' % KEY)
+    os.chmod(str(settings), 0o600)
+    config = dpc.PluginConfig.from_env({}, config_file=str(settings), timeout=2.5)
+    assert (config.url, config.key, config.timeout.read) == ("http://127.0.0.1:5998", KEY, 2.5)
+    environment_wins = dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": "other-key-42"},
+                                                 config_file=str(settings))
+    assert environment_wins.key == "other-key-42" and environment_wins.url.endswith(":5998")
+
+
+def test_from_env_errors_name_the_setting_and_never_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.dify
+    with pytest.raises(dpc.ConfigError) as missing:
+        dpc.PluginConfig.from_env({}, config_file=None, url="http://127.0.0.1:1")
+    assert "no daemon key" in str(missing.value)
+    with pytest.raises(dpc.ConfigError) as absent:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY_FILE": str(tmp_path / "nope")})
+    assert "cannot read the key file" in str(absent.value)
+    with pytest.raises(dpc.ConfigError) as bad_timeout:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": KEY,
+                                   "DIFY_PLUGIN_DAEMON_TIMEOUT": "soon"})
+    assert "DIFY_PLUGIN_DAEMON_TIMEOUT" in str(bad_timeout.value)
+    with pytest.raises(dpc.ConfigError) as bad_url:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": KEY,
+                                   "DIFY_PLUGIN_DAEMON_URL": "ftp://127.0.0.1"})
+    assert "DIFY_PLUGIN_DAEMON_URL" in str(bad_url.value) and KEY not in str(bad_url.value)
+    with pytest.raises(dpc.InvalidArgumentError) as unknown:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": KEY}, tiemout=3)
+    assert "tiemout" in str(unknown.value)
+    with pytest.raises(dpc.InvalidArgumentError) as bad_override:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": KEY}, retries=-1)
+    assert bad_override.value.argument == "retries"
