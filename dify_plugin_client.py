@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright (c) 2026 The dify_plugin_client authors
+# SPDX-License-Identifier: MIT (the text is in the project's LICENSE file)
 """Client and command line tool for the Dify Plugin Daemon.
 
 One file, standard library only: install it with pip or copy it into your project.
@@ -877,11 +879,32 @@ _STATUS_HINTS = {
 }
 
 
-def _hint_for(message: Optional[str]) -> Optional[str]:
+#: Hints for /v2 routes (they run a package by identifier), checked before the others.
+_V2_MESSAGE_HINTS = (
+    ("no available node",
+     "no daemon node runs this package: /v2 runs only a package that has a runtime, so "
+     "install it first (in any tenant)"),
+    ("plugin runtime",
+     "no daemon node runs this package: /v2 runs only a package that has a runtime, so "
+     "install it first (in any tenant)"),
+)
+
+#: Hints by error class, where the daemon's message alone says too little.
+_CLASS_HINTS: Dict[type, str] = {
+    PluginDaemonUnauthorizedError:
+        "check the daemon key: it must be the daemon's SERVER_KEY (CLI: --key-file or "
+        "DIFY_PLUGIN_DAEMON_KEY_FILE)",
+}
+
+
+def _hint_for(message: Optional[str], route: Optional[str] = None) -> Optional[str]:
     if message:
-        for needle, hint in _MESSAGE_HINTS:
-            if needle in message:
-                return hint
+        tables = (_V2_MESSAGE_HINTS, _MESSAGE_HINTS) if route and " /v2/" in route else (
+            _MESSAGE_HINTS,)
+        for table in tables:
+            for needle, hint in table:
+                if needle in message:
+                    return hint
     return None
 
 
@@ -4830,8 +4853,8 @@ def _daemon_error(code: int, message: Any, http_status: Optional[int], route: st
         cls = _INVOKE_ERROR_TYPES.get(invoke_type or "", PluginInvokeError)
         return cls(invoke_message, invoke_error_type=invoke_type, invoke_message=invoke_message,
                    invoke_args=invoke_args, description=text,
-                   hint=_hint_for(invoke_message), **kwargs)
-    return cls(text, hint=_hint_for(text), **kwargs)
+                   hint=_hint_for(invoke_message, route), **kwargs)
+    return cls(text, hint=_hint_for(text, route) or _CLASS_HINTS.get(cls), **kwargs)
 
 
 def _status_error(response: Response, route: str, message: Optional[str] = None
@@ -9795,8 +9818,7 @@ class _Command:
         """Examples (``prog`` is the command as typed, e.g. "dify-plugin-client tasks"),
         the --json shape, the settings and the exit codes."""
         parts = []
-        program = prog.split(" ")[0] if not prog.startswith("python ") else \
-            " ".join(prog.split(" ")[:3])
+        program = _program_name() if prog.startswith(_program_name()) else prog.split(" ")[0]
         if self.examples:  # "{prog}" stands where an example does not start with it
             parts.append("examples:\n" + "\n".join(
                 "  " + (example.replace("{prog}", program) if "{prog}" in example
@@ -9953,6 +9975,16 @@ _INVOCATION = ["dify-plugin-client"]
 
 def _program_name() -> str:
     return _INVOCATION[0]
+
+
+def _script_invocation(path: str) -> str:
+    """How help and examples name the CLI when this file is run as a script (a copy of
+    the module in a project): ``python PATH`` as it was run."""
+    return "python " + (path if _PLAIN_WORD_RE.match(path) else _shell_quote(path))
+
+
+#: A word a shell takes as it is (no quoting needed).
+_PLAIN_WORD_RE = _Regex(r"[A-Za-z0-9_@%+=:,./-]+\Z")
 
 
 @_command("config", "show the effective settings and where each came from",
@@ -10809,8 +10841,18 @@ def _cmd_completion(ctx: _Context) -> int:
     if ctx.args.shell == "zsh":  # zsh runs the bash function through bashcompinit
         script = ("#compdef dify-plugin-client\nautoload -U +X bashcompinit && bashcompinit\n"
                   + script)
+    if _program_name() != "dify-plugin-client":  # a copied file, or python -m
+        script += ("# The completion is for the command dify-plugin-client; without the "
+                   "installed one, make\n# it an alias: alias dify-plugin-client=%s\n"
+                   % _shell_quote(_alias_target()))
     ctx.out.write(script)
     return EXIT_OK
+
+
+def _alias_target() -> str:
+    """What an alias named dify-plugin-client would run: this interpreter and file."""
+    module = os.path.abspath(__file__)
+    return "%s %s" % (sys.executable or "python3", module)
 
 
 _PATH_OPTIONS = ("--file", "--key-file", "--cacert", "--config", "--output-dir", "-o",
@@ -10950,19 +10992,23 @@ class _ReplacedFile:
     anything is fetched for it. A symbolic link stays: the file it leads to is the one
     replaced. A file that was there keeps its permission bits."""
 
-    def __init__(self, path: str, flag: str) -> None:
+    def __init__(self, path: str, flag: str, private: bool = False) -> None:
         self.path, self.flag = path, flag
         self.target = os.path.realpath(path)
         if os.path.isdir(self.target):
             raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
-        try:
-            self.mode: Optional[int] = os.stat(self.target).st_mode & 0o7777
-        except OSError:
-            self.mode = None  # a new file: the umask decides, as for any new file
+        self.mode: Optional[int] = None  # a new file: the umask decides, as for any new file
+        if not private:  # (a private file stays readable by its owner only)
+            try:
+                self.mode = os.stat(self.target).st_mode & 0o7777
+            except OSError:
+                pass
         folder, name = os.path.split(self.target)
         self.partial = os.path.join(folder, ".%s.%s.part" % (name[:64], os.urandom(4).hex()))
         try:
-            self.handle: IO[bytes] = open(self.partial, "xb")
+            descriptor = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                 | getattr(os, "O_BINARY", 0), 0o600 if private else 0o666)
+            self.handle: IO[bytes] = os.fdopen(descriptor, "wb")
         except OSError as exc:
             raise InvalidArgumentError("%s %s: cannot write %s: %s" % (
                 flag, path, os.path.dirname(os.path.abspath(path)), _os_error_text(exc)),
@@ -11266,7 +11312,8 @@ def _note_tool_calls(out: _Output, calls: List[AssistantToolCall]) -> None:
 
 
 @_command("embed", "embed texts; one vector per text",
-          _Argument("texts", nargs="+", metavar="TEXT", help="the texts (- reads one from stdin)"),
+          _Argument("texts", nargs="*", metavar="TEXT",
+                    help="the texts (- or none: one text from stdin)"),
           *_MODEL_ARGUMENTS,
           _Argument("--input-type", choices=("document", "query"), default="document",
                     help="what the texts are (default document)"),
@@ -11275,7 +11322,7 @@ def _note_tool_calls(out: _Output, calls: List[AssistantToolCall]) -> None:
                     "text-embedding-3-small --credentials @key.json --json",))
 def _cmd_embed(ctx: _Context) -> int:
     client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
-    texts = [_text_argument(ctx, text, "text") for text in args.texts]
+    texts = [_text_argument(ctx, text, "text") for text in args.texts or [None]]
     credentials = _credentials_argument(ctx)
     plugin, provider, model = _model_target(ctx, ModelType.TEXT_EMBEDDING.value)
     result = client.invoke_text_embedding(tenant, args.user, plugin, provider, model,
@@ -11494,20 +11541,39 @@ def _find_provider(ctx: _Context, provider: str) -> Tuple[str, str, str]:
 _DEFAULT_DEBUGGING_PORT = 5003
 
 
+_VALIDATE_JSON = "{provider, valid, error}; exit status 1 when not valid"
+
+
 @_command("tools-validate", "check a tool provider's credentials with its plugin",
           _Argument("provider", help="organization/plugin_name/provider_name (see `tools`)"),
           _CREDENTIALS.but(required=True, help="the credentials: JSON, @file, or - for stdin"),
           _USER,
-          json_shape="{provider, valid, error}; exit status 1 when not valid",
+          json_shape=_VALIDATE_JSON,
           examples=("tools-validate acme/search/search --credentials '{\"api_key\": \"...\"}'",
                     "tools-validate acme/search/search --credentials @creds.json --json"))
 def _cmd_tools_validate(ctx: _Context) -> int:
-    client, tenant, args, out = ctx.client(), ctx.tenant(), ctx.args, ctx.out
+    return _check_credentials_command(ctx, ctx.client().validate_tool_credentials)
+
+
+def _refused_credentials(error: PluginInvokeError) -> bool:
+    """Whether a plugin's error says the credentials are wrong (its
+    ...CredentialValidationError, or the models' CredentialsValidateFailedError)."""
+    return isinstance(error, CredentialsValidateFailedError) or (
+        error.invoke_error_type or "").endswith("CredentialValidationError")
+
+
+def _check_credentials_command(ctx: _Context, validate: Callable[..., bool]) -> int:
+    """tools-validate, datasources validate, triggers validate: "valid", or "not valid:
+    REASON" with exit status 1, whether the plugin answers false or raises its
+    credential error."""
+    args, out = ctx.args, ctx.out
     credentials = _read_json_argument(args.credentials, "--credentials", ctx.stdin)
     error: Optional[str] = None
     try:
-        valid = client.validate_tool_credentials(tenant, args.user, args.provider, credentials)
-    except (ToolProviderCredentialValidationError, CredentialsValidateFailedError) as exc:
+        valid = validate(ctx.tenant(), args.user, args.provider, credentials)
+    except PluginInvokeError as exc:
+        if not _refused_credentials(exc):
+            raise
         valid, error = False, exc.message or str(exc)  # credentials masked by the client
     if out.json_mode:
         out.json({"provider": args.provider, "valid": valid, "error": error})
@@ -11561,8 +11627,8 @@ def _cmd_debug_key(ctx: _Context) -> int:
 @_command("asset", "save a plugin asset (an icon) to a file",
           _Argument("asset", metavar="ID",
                     help="asset id: the icon value in an installed plugin's declaration "
-                         "(list --json); with --identifier, a file name in the package's "
-                         "_assets/ folder"),
+                         "(list --json --full); with --identifier, a file name in the "
+                         "package's _assets/ folder"),
           _Argument("--identifier", help="read ID from this uploaded package's _assets/ folder"),
           _Argument("--output", metavar="PATH",
                     help="file to write (default: ID's file name in the current directory)"),
@@ -12003,16 +12069,9 @@ def _datasources_show(ctx: _Context) -> int:
     return EXIT_OK
 
 
-def _check_credentials_command(ctx: _Context, validate: Callable[..., bool]) -> int:
-    credentials = _json_option(ctx, ctx.args.credentials, "--credentials")
-    validate(ctx.tenant(), ctx.args.user, ctx.args.provider, credentials)
-    return _show_json_or_lines(ctx, {"provider": ctx.args.provider, "valid": True},
-                               "%s: credentials accepted" % ctx.args.provider)
-
-
 @_action("datasources", "validate", "check credentials with the datasource provider",
          _DATASOURCE_PROVIDER, _CREDENTIALS, _USER,
-         json_shape="{provider, valid: true}; a refusal is an error (exit 1)")
+         json_shape=_VALIDATE_JSON)
 def _datasources_validate(ctx: _Context) -> int:
     return _check_credentials_command(ctx, ctx.client().validate_datasource_credentials)
 
@@ -12144,7 +12203,8 @@ _SUBSCRIPTION = _Argument("--subscription", required=True,
                           help="the subscription subscribe gave: JSON, @file, or - for stdin")
 _SAVE = _Argument("--save", metavar="PATH",
                   help="write the whole subscription (secret properties included) to PATH, "
-                       "readable by you only")
+                       "readable by you only (subscribe: a new file; refresh may replace "
+                       "the one it read)")
 _REQUEST = (
     _Argument("--method", default="POST", help="the webhook request's method (default POST)"),
     _Argument("--path", default="/", help="its path and query (default /)"),
@@ -12178,12 +12238,30 @@ def _secret_properties(ctx: _Context, provider: str) -> Set[str]:
             if config.type == "secret-input"}
 
 
+def _subscription_command(ctx: _Context, call: Callable[[], TriggerSubscription],
+                          replacing: bool) -> int:
+    """subscribe and refresh: print the subscription with its secret properties masked;
+    --save keeps it whole, in a file readable by its owner only. The file is checked, and
+    its new version begun, before the call, so an answer is never lost to a path that
+    cannot be written; ``replacing`` (refresh) may replace a file that is there."""
+    path = ctx.args.save
+    if path and not replacing and os.path.lexists(path):
+        raise InvalidArgumentError(
+            "--save %s already exists: it may hold another subscription, whose properties "
+            "unsubscribe needs; remove it or choose another path" % path, argument="--save")
+    if not path:
+        return _show_subscription(ctx, call())
+    with _ReplacedFile(path, "--save", private=True) as saved:
+        subscription = call()
+        saved.write((json.dumps(subscription.to_dict(), indent=2, ensure_ascii=False)
+                     + "\n").encode("utf-8"))
+        saved.commit()
+    ctx.out.info("subscription saved to %s" % path)
+    return _show_subscription(ctx, subscription)
+
+
 def _show_subscription(ctx: _Context, subscription: TriggerSubscription) -> int:
-    """Print a subscription with its secret properties masked; --save keeps it whole."""
     record = subscription.to_dict()
-    if ctx.args.save:
-        _save_private_json(ctx.args.save, record)
-        ctx.out.info("subscription saved to %s" % ctx.args.save)
     secret = _secret_properties(ctx, ctx.args.provider)
     shown = dict(record, properties={
         name: _MASK if name in secret and value not in (None, "") else value
@@ -12192,16 +12270,6 @@ def _show_subscription(ctx: _Context, subscription: TriggerSubscription) -> int:
         ctx.out.info("secret properties are masked; --save PATH keeps the whole subscription")
     ctx.out.json(shown)
     return EXIT_OK
-
-
-def _save_private_json(path: str, value: Any) -> None:
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise InvalidArgumentError("--save: cannot write %s: %s" % (path, _os_error_text(exc)),
-                                   argument="--save") from None
 
 
 @_command("triggers", "list trigger providers, manage subscriptions, dispatch webhooks",
@@ -12247,7 +12315,7 @@ def _triggers_show(ctx: _Context) -> int:
 
 @_action("triggers", "validate", "check credentials with the trigger provider",
          _TRIGGER_PROVIDER, _CREDENTIALS, _USER,
-         json_shape="{provider, valid: true}; a refusal is an error (exit 1)")
+         json_shape=_VALIDATE_JSON)
 def _triggers_validate(ctx: _Context) -> int:
     return _check_credentials_command(ctx, ctx.client().validate_trigger_credentials)
 
@@ -12259,22 +12327,20 @@ def _triggers_validate(ctx: _Context) -> int:
          _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _SAVE, json_shape=_SUBSCRIPTION_JSON)
 def _triggers_subscribe(ctx: _Context) -> int:
     args = ctx.args
-    subscription = ctx.client().subscribe_trigger(
+    return _subscription_command(ctx, lambda: ctx.client().subscribe_trigger(
         ctx.tenant(), args.user, args.provider, args.endpoint,
         _json_option(ctx, args.params, "--params"),
-        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
-    return _show_subscription(ctx, subscription)
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type), False)
 
 
 @_action("triggers", "refresh", "renew a subscription", _TRIGGER_PROVIDER, _SUBSCRIPTION,
          _CREDENTIALS, _CREDENTIAL_TYPE, _USER, _SAVE, json_shape=_SUBSCRIPTION_JSON)
 def _triggers_refresh(ctx: _Context) -> int:
     args = ctx.args
-    subscription = ctx.client().refresh_trigger(
+    return _subscription_command(ctx, lambda: ctx.client().refresh_trigger(
         ctx.tenant(), args.user, args.provider,
         _json_option(ctx, args.subscription, "--subscription"),
-        _json_option(ctx, args.credentials, "--credentials"), args.credential_type)
-    return _show_subscription(ctx, subscription)
+        _json_option(ctx, args.credentials, "--credentials"), args.credential_type), True)
 
 
 @_action("triggers", "unsubscribe", "remove a subscription", _TRIGGER_PROVIDER,
@@ -12709,5 +12775,6 @@ if __name__ == "__main__":
     # Run as a script or with -m: make `import dify_plugin_client` elsewhere find this
     # same module instead of loading a second copy with distinct classes.
     sys.modules.setdefault("dify_plugin_client", sys.modules[__name__])
-    _INVOCATION[0] = "python -m dify_plugin_client"
+    _INVOCATION[0] = "python -m dify_plugin_client" if __spec__ is not None else (
+        _script_invocation(sys.argv[0]))
     sys.exit(main())

@@ -396,6 +396,14 @@ def test_script_entry_points(daemon, tenant):
     as_file = _subprocess([sys.executable, os.path.join(REPO, "dify_plugin_client.py"),
                            "health"], daemon, tenant)
     assert as_file.returncode == 0 and "version 0.6.10" in as_file.stdout
+    module = os.path.join(REPO, "dify_plugin_client.py")
+    mistyped = _subprocess([sys.executable, module, "lst"], daemon, tenant)
+    assert mistyped.returncode == 2  # run as a file, it names itself as it was run
+    assert "`python %s --help` lists the commands" % module in mistyped.stderr
+    examples = _subprocess([sys.executable, module, "list", "--help"], daemon, tenant).stdout
+    assert "  python %s list --json --full\n" % module in examples
+    completion = _subprocess([sys.executable, module, "completion", "bash"], daemon, tenant)
+    assert "alias dify-plugin-client='%s %s'" % (sys.executable, module) in completion.stdout
     failing = _subprocess([sys.executable, "-m", "dify_plugin_client", "list", "--key", "x"],
                           daemon, tenant)
     assert failing.returncode == 4 and failing.stderr.count("\n") == 1

@@ -224,13 +224,20 @@ def test_cli_list_show_validate(cli, daemon, tenant, sources):
     assert missing.code == 2 and "its datasources: docs" in missing.err
     ok = cli("datasources", "validate", "--provider", DOCS, "--credentials", json.dumps(GOOD),
              "--json")
-    assert ok.code == 0 and ok.json() == {"provider": DOCS, "valid": True}
+    assert ok.code == 0 and ok.json() == {"provider": DOCS, "valid": True, "error": None}
     _handler(daemon, DOCS, "validate_credentials", lambda call: (_ for _ in ()).throw(
         FakePluginError("DatasourceCredentialValidationError", "api_key must be 'good'")))
     bad = cli("datasources", "validate", "--provider", DOCS, "--credentials", "-",
               stdin='{"api_key": "s3cr3t-value"}')
-    assert bad.code == 1 and "api_key must be 'good'" in bad.err
+    assert (bad.code, bad.out) == (1, "not valid: api_key must be 'good'\n")  # as tools-validate
     assert "s3cr3t-value" not in bad.out + bad.err
+    _handler(daemon, DOCS, "validate_credentials", lambda call: iter([{"result": False}]))
+    false = cli("datasources", "validate", "--provider", DOCS, "--credentials", "{}", "--json")
+    assert false.code == 1 and false.json() == {"provider": DOCS, "valid": False, "error": None}
+    _handler(daemon, DOCS, "validate_credentials", lambda call: (_ for _ in ()).throw(
+        FakePluginError("InvokeServerUnavailableError", "down")))  # not a refusal: an error
+    down = cli("datasources", "validate", "--provider", DOCS, "--credentials", "{}")
+    assert down.code == 1 and down.out == "" and "down" in down.err
 
 
 def test_cli_crawl_pages_content(cli, daemon, tenant, sources, tmp_path):

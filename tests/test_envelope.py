@@ -187,6 +187,31 @@ def test_hints_for_known_messages():
     assert info.value.hint is None
 
 
+def test_hints_for_a_wrong_key_and_for_v2_without_a_runtime():
+    """The recorded answer to a wrong key (0.6.10-routes/model/, HTTP 401 with an
+    envelope) gets a hint about the key; /v2 of a package no node runs, one that says to
+    install it (reinstalling makes no sense for a package never installed)."""
+    with pytest.raises(dpc.PluginDaemonUnauthorizedError) as info:
+        dpc._decode_envelope(_response(401, _error_envelope(
+            -401, "PluginDaemonUnauthorizedError", "unauthorized")), ROUTE)
+    assert "daemon key" in info.value.hint
+    runtime = "no available node, plugin runtime not found"
+    v2 = "POST /v2/invoke/dispatch/tool/invoke"
+    with pytest.raises(dpc.PluginDaemonError) as info:
+        dpc._decode_envelope(_response(404, _error_envelope(
+            -500, "PluginDaemonInternalServerError", runtime)), v2)
+    assert "install it first" in info.value.hint and "reinstall" not in info.value.hint
+    with pytest.raises(dpc.PluginDaemonError) as info:
+        dpc._decode_envelope(_response(404, _error_envelope(
+            -500, "PluginDaemonInternalServerError", runtime)), ROUTE)
+    assert "reinstall" in info.value.hint
+    with pytest.raises(dpc.PluginInvokeError) as info:  # a plugin's own "unauthorized"
+        dpc._decode_envelope(_response(200, _invoke_error(
+            {"args": {}, "error_type": "InvokeAuthorizationError",
+             "message": "unauthorized"})), ROUTE)
+    assert info.value.hint is None
+
+
 def test_errors_pickle_and_keep_attributes():
     import pickle
 

@@ -1987,6 +1987,9 @@ def test_cli_text_from_stdin(cli, daemon, tenant, installed):
     piped = cli("embed", "-", "--model", "echo-embed", *MODEL_FLAGS, *CREDS, stdin="a text\r\n")
     assert piped.code == 0 and dispatched(daemon, "text_embedding/invoke")[1]["data"][
         "texts"] == ["a text"]  # the final line end is dropped, as `echo` adds one
+    bare = cli("embed", "--model", "echo-embed", *MODEL_FLAGS, *CREDS, stdin="no dash\n")
+    assert bare.code == 0 and dispatched(daemon, "text_embedding/invoke")[1]["data"][
+        "texts"] == ["no dash"]  # no text at all reads one from stdin, as the README says
     kept = cli("llm", "--model", "echo-llm", *MODEL_FLAGS, *CREDS, stdin="two\nlines\n\n")
     assert kept.code == 0 and dispatched(daemon, "llm/invoke")[1]["data"]["prompt_messages"][
         -1]["content"] == "two\nlines\n"

@@ -328,7 +328,12 @@ def test_cli_list_show_validate(cli, daemon, tenant, trigger):
     assert "only_kind" in cli("triggers", "show", PROVIDER, "ping").out
     assert cli("triggers", "show", PROVIDER, "nope").code == 2
     ok = cli("triggers", "validate", "--provider", PROVIDER, "--credentials", '{"api_key": "g"}')
-    assert ok.code == 0 and "accepted" in ok.out
+    assert ok.code == 0 and ok.out == "valid\n"
+    _handle(daemon, "validate_credentials", lambda call: (_ for _ in ()).throw(FakePluginError(
+        "TriggerProviderCredentialValidationError", "api_key must be 'good'")))
+    bad = cli("triggers", "validate", "--provider", PROVIDER, "--credentials", "{}", "--json")
+    assert bad.code == 1 and bad.json() == {"provider": PROVIDER, "valid": False,
+                                            "error": "api_key must be 'good'"}
 
 
 def test_cli_subscribe_masks_secret_properties_unless_saved(cli, daemon, tenant, trigger,
@@ -349,9 +354,30 @@ def test_cli_subscribe_masks_secret_properties_unless_saved(cli, daemon, tenant,
                     "@" + str(saved))
     assert refreshed.code == 0 and _sent(daemon, "refresh").json()["data"]["subscription"][
         "properties"] == {"secret": "s"}
+    calls = len([r for r in daemon.requests if r.path.endswith("/trigger/subscribe")])
     run = cli("triggers", "subscribe", "--provider", PROVIDER, "--endpoint", "https://h/x",
               "--save", str(tmp_path / "missing" / "x.json"))
     assert run.code == 2 and "cannot write" in run.err
+    again = cli("triggers", "subscribe", "--provider", PROVIDER, "--endpoint", "https://h/y",
+                "--save", str(saved))  # would lose the subscription saved there
+    assert again.code == 2 and "already exists" in again.err
+    assert json.loads(saved.read_text())["endpoint"] == "https://h/x"
+    # checked before the call: no subscription was made that nothing could keep
+    assert len([r for r in daemon.requests if r.path.endswith("/trigger/subscribe")]) == calls
+    os.chmod(str(saved), 0o644)
+    _handle(daemon, "refresh", lambda call: iter([{"subscription": dict(
+        SUBSCRIPTION, expires_at=99)}]))
+    in_place = cli("triggers", "refresh", "--provider", PROVIDER, "--subscription",
+                   "@" + str(saved), "--save", str(saved))
+    assert in_place.code == 0, in_place
+    assert json.loads(saved.read_text())["expires_at"] == 99
+    assert stat.S_IMODE(os.stat(str(saved)).st_mode) == 0o600  # secrets: the owner's only
+    _handle(daemon, "refresh", lambda call: (_ for _ in ()).throw(FakePluginError(
+        "TriggerProviderCredentialValidationError", "expired")))
+    failed = cli("triggers", "refresh", "--provider", PROVIDER, "--subscription",
+                 "@" + str(saved), "--save", str(saved))
+    assert failed.code == 1 and json.loads(saved.read_text())["expires_at"] == 99
+    assert not [name for name in os.listdir(str(tmp_path)) if name.endswith(".part")]
 
 
 def test_cli_unsubscribe(cli, daemon, tenant, trigger):

@@ -83,10 +83,11 @@ def test_online_drive(client, tenant):
 def test_cli(cli, tenant, tmp_path):
     run = cli("datasources", "validate", "--provider", DOCS, "--credentials", json.dumps(GOOD),
               tenant=tenant)
-    assert run.rc == 0 and "accepted" in run.out
+    assert run.rc == 0 and run.out == "valid\n"
     bad = cli("datasources", "validate", "--provider", DOCS, "--credentials",
               '{"api_key": "nope-key"}', tenant=tenant)
-    assert bad.rc == 1 and "nope-key" not in bad.out + bad.err
+    assert bad.rc == 1 and bad.out.startswith("not valid: ")  # the plugin's reason
+    assert "nope-key" not in bad.out + bad.err
     crawl = cli("datasources", "crawl", "--provider", CRAWL, "--datasource", "crawl",
                 "--params", '{"topic": "t2"}', "--credentials", json.dumps(GOOD), tenant=tenant)
     assert crawl.rc == 0 and "completed 2/2" in crawl.err and "example.invalid/t2/1" in crawl.out
