@@ -10097,10 +10097,12 @@ def _dependency_text(value: Any) -> str:
     if isinstance(value, PackageDependency):
         return value.unique_identifier
     if isinstance(value, MarketplaceDependency):
-        return "%s/%s %s" % (value.organization, value.plugin, value.version)
-    if isinstance(value, GithubDependency):
-        return "%s %s %s" % (value.repo, value.release, value.packages)
-    return json.dumps(value, default=str)
+        text = "%s/%s %s" % (value.organization, value.plugin, value.version)
+    elif isinstance(value, GithubDependency):
+        text = "%s %s %s" % (value.repo, value.release, value.packages)
+    else:
+        return json.dumps(value, default=str)
+    return text.strip() if text.strip(" /") else "(no plugin named: check the bundle's manifest)"
 
 
 _INSTALL_JSON = ("{action, status: success|failed|running, task_id, all_installed, waited, "
@@ -10162,9 +10164,7 @@ def _bundle_packages(ctx: _Context, path: str, skipped: List[str]) -> List[str]:
         if isinstance(value, PackageDependency):
             identifiers.append(value.unique_identifier)
             continue
-        source = "GitHub" if isinstance(value, GithubDependency) else (
-            "marketplace" if isinstance(value, MarketplaceDependency) else dependency.type)
-        text = "%s %s" % (source, _dependency_text(value))
+        text = "%s %s" % (dependency.type, _dependency_text(value))
         skipped.append(text)
         ctx.out.info("not installed offline (needs the network): %s" % text)
     ctx.out.info("bundle %s: %d package%s to install, %d skipped" % (

@@ -117,12 +117,21 @@ def test_install_a_bundle_installs_its_packages_and_names_what_needs_the_network
     assert "acme/echo:0.0.1@" in result.out
     assert "not installed offline (needs the network): marketplace langgenius/x 0.0.1" \
         in result.err
-    assert "not installed offline (needs the network): GitHub a/b v1" in result.err
+    assert "not installed offline (needs the network): github a/b v1" in result.err
     plugins = make_client(daemon).list_plugins(tenant)
     assert [p.plugin_id for p in plugins] == ["acme/echo"]
     record = cli("--json", "install", "--file", str(_bundle(tmp_path / "again.difybndl"))).json()
     assert record["status"] == "success" and len(record["skipped"]) == 2
     assert record["plugins"][0]["message"] == "already installed"
+
+
+def test_a_bundle_dependency_that_names_nothing_says_so():
+    """A bundle manifest written in another form decodes, on the real daemon, to empty
+    names: say so rather than print a bare "/"."""
+    for value in (dpc.MarketplaceDependency(), dpc.GithubDependency()):
+        assert dpc._dependency_text(value) == "(no plugin named: check the bundle's manifest)"
+    assert dpc._dependency_text(dpc.MarketplaceDependency(organization="a", plugin="b",
+                                                          version="1")) == "a/b 1"
 
 
 # --- output for scripts and people -----------------------------------------------------
