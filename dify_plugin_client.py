@@ -5509,27 +5509,72 @@ def _is_dropped(connection: Any) -> bool:
         return True
 
 
+#: The transports of this process, told after os.fork() in the child (see _Transport).
+_FORK_WATCHED: Any = None
+
+
+_FORK_WATCH_LOCK = _thread.allocate_lock()
+
+
+def _after_fork_in_child(transport: _Transport) -> None:
+    """Have ``transport`` drop its pool in a child process made by os.fork()."""
+    global _FORK_WATCHED
+    with _FORK_WATCH_LOCK:
+        if _FORK_WATCHED is None:
+            import weakref
+
+            _FORK_WATCHED = weakref.WeakSet()
+            if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+                os.register_at_fork(after_in_child=_reset_pools_after_fork)
+        _FORK_WATCHED.add(transport)
+
+
+def _reset_pools_after_fork() -> None:
+    for transport in list(_FORK_WATCHED or ()):
+        transport._forked()
+
+
 class _Transport:
     """HTTP/1.1 keep-alive connections to one daemon, shared safely between threads."""
 
     def __init__(self, config: PluginConfig) -> None:
         self.config = config
         self.scheme, self.host, self.port, self.base_path = _split_url(config.url)
-        self.origin = "%s://%s:%d" % (self.scheme, self.host, self.port)
-        import threading
-
+        self.origin = "%s://%s:%d" % (self.scheme, "[%s]" % self.host if ":" in self.host
+                                      else self.host, self.port)  # an IPv6 literal: [::1]
         # in-flight requests (streams included) are capped by max_connections; idle
         # connections kept for reuse by pool_size (the two are apart, as in httpx, so
         # streams a hung plugin holds open do not starve short calls)
-        self._slots = threading.BoundedSemaphore(config.max_connections)
-        self._idle: List[Any] = []
-        self._lock = threading.Lock()
+        self._start_pool()
+        _after_fork_in_child(self)
         self._ssl_context: Any = None
         self._proxy: Any = _UNSET
         self._log = _logger()
         self.connections_opened = 0  # for tests and diagnostics
 
     # --- connections -------------------------------------------------------
+
+    def _start_pool(self) -> None:
+        """An empty pool with every slot free. Also run in a child process after
+        os.fork(): the parent's connections are the parent's (a request on one from both
+        processes would get the other's answer), and its locks may be held by threads
+        the child does not have."""
+        import threading
+
+        self._slots = threading.BoundedSemaphore(self.config.max_connections)
+        self._idle: List[Any] = []
+        self._lock = threading.Lock()
+        self._generation = object()  # marks the connections this pool handed out
+
+    def _forked(self) -> None:
+        """In a child after os.fork() (one thread runs): let go of the parent's pool."""
+        inherited = self._idle
+        self._start_pool()
+        for connection in inherited:
+            try:  # closes the child's copy of the socket only; the parent's stays open
+                connection.close()
+            except Exception:  # noqa: BLE001 - nothing of the parent's may stop the child
+                pass
 
     def _acquire(self, route: str) -> Any:
         wait = self.config.timeout.pool
@@ -5542,15 +5587,20 @@ class _Transport:
                 with self._lock:
                     connection = self._idle.pop() if self._idle else None
                 if connection is None:
-                    return self._new_connection()
-                if not _is_dropped(connection):
-                    return connection
-                connection.close()  # the server closed it while idle: replace it
+                    connection = self._new_connection()
+                elif _is_dropped(connection):
+                    connection.close()  # the server closed it while idle: replace it
+                    continue
+                connection.dpc_generation = self._generation
+                return connection
         except BaseException:
             self._slots.release()
             raise
 
     def _release(self, connection: Any, reusable: bool) -> None:
+        if getattr(connection, "dpc_generation", None) is not self._generation:
+            connection.close()  # taken before a fork: neither its slot nor it is ours
+            return
         try:
             if reusable:
                 with self._lock:
@@ -5722,8 +5772,9 @@ class _Transport:
             response = early or self._get_response(connection, route, read_timeout)
             url = self.origin + target
             if stream:
-                handed_over = True
-                return _StreamResponse(self, connection, response, method, url, route)
+                streamed = _StreamResponse(self, connection, response, method, url, route)
+                handed_over = True  # (only once it exists: it releases the connection)
+                return streamed
             content = self._read_body(response, route)
             reusable = not response.will_close and early is None
             return Response(response.status, _header_dict(response), content, method, url)
@@ -5905,7 +5956,9 @@ class _StreamResponse:
         """Bound each read of the body from now on."""
         self.read_timeout = read_timeout
         sock = self._connection.sock if self._connection is not None else None
-        if sock is not None:  # None when the response took over a Connection: close socket
+        if sock is None:  # the response took over the socket (Connection: close)
+            sock = getattr(getattr(self._response.fp, "raw", None), "_sock", None)
+        if sock is not None:
             sock.settimeout(read_timeout)
 
     def iter_raw(self, read_timeout: Optional[float]) -> Iterator[bytes]:
@@ -6428,9 +6481,22 @@ class _Dispatcher:
         stream = self.stream(target, route, data, user_id=user_id, chunk_type=chunk_type,
                              at_least_one=True, **options)
         try:
-            return next(stream)
+            answer = next(stream)
+            self._read_to_the_end(stream, route)
+            return answer
         finally:
             stream.close()
+
+    def _read_to_the_end(self, stream: Iterator[Any], route: str) -> None:
+        """Read what follows a route's one answer: the stream's end, which the daemon
+        sends at once. Read, it lets the connection go back to the pool; closed before
+        it, the connection could not be reused (a new one for every call). What else may
+        follow changes nothing: the first answer is the answer (as in Dify)."""
+        try:
+            if next(stream, None) is not None:
+                _logger().debug("%s: more than one answer; the first is used", route)
+        except DifyPluginError as exc:  # (its text is not logged: it may quote secrets)
+            _logger().debug("%s: %s after the answer", route, type(exc).__name__)
 
     def _chunks(self, path: str, headers: Dict[str, str], body: Any, chunk_type: Type[_E],
                 merge_blob_chunks: bool, first_event_timeout: Optional[float],

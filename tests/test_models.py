@@ -402,6 +402,18 @@ def test_llm_chunks_with_content_parts_and_streamed_tool_calls(client, daemon, t
     assert result.finish_reason == "tool_calls" and result.usage is None
 
 
+def test_one_answer_routes_reuse_their_connection(client, daemon, tenant, installed):
+    """A route answered by one event reads the stream's end too, so its connection goes
+    back to the pool (closed before it, every call opened a new connection)."""
+    def count():
+        return client.get_llm_num_tokens(tenant, USER, PLUGIN, PROVIDER, dpc.ModelType.LLM,
+                                         "echo-llm", GOOD, [{"role": "user", "content": "a"}])
+    count()
+    opened = client._transport.connections_opened
+    assert [count() for _ in range(5)] == [count()] * 5
+    assert client._transport.connections_opened == opened
+
+
 def test_get_llm_num_tokens(client, daemon, tenant, installed):
     count = client.get_llm_num_tokens(
         tenant, USER, PLUGIN, PROVIDER, dpc.ModelType.LLM, "echo-llm", GOOD,
