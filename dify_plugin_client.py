@@ -751,6 +751,11 @@ class ToolProviderCredentialValidationError(PluginInvokeError):
     credentials are not valid."""
 
 
+class DatasourceCredentialValidationError(PluginInvokeError):
+    """The plugin reported DatasourceCredentialValidationError: the datasource
+    provider's credentials are not valid."""
+
+
 class ToolProviderOAuthError(PluginInvokeError):
     """The plugin reported ToolProviderOAuthError: an OAuth step failed in the plugin
     (e.g. the callback request has no code, or the client secret is wrong)."""
@@ -831,6 +836,7 @@ _INVOKE_ERROR_TYPES: Dict[str, Type[PluginInvokeError]] = {
     "PluginLLMPollingUnsupportedError": PluginLLMPollingUnsupportedError,
     "PluginRuntimeError": PluginRuntimeError,
     "ToolProviderCredentialValidationError": ToolProviderCredentialValidationError,
+    "DatasourceCredentialValidationError": DatasourceCredentialValidationError,
     "ToolProviderOAuthError": ToolProviderOAuthError,
 }
 
@@ -1196,16 +1202,31 @@ class PluginConfig:
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None,
-                 config_file: Optional[str] = None, **overrides: Any) -> PluginConfig:
+                 config_file: Union[str, None, bool] = None, **overrides: Any) -> PluginConfig:
         """The config the CLI would use: its environment variables (``DIFY_PLUGIN_DAEMON_URL``,
         ``DIFY_PLUGIN_DAEMON_KEY_FILE`` or ``DIFY_PLUGIN_DAEMON_KEY``, ``..._TIMEOUT``,
-        ``..._CACERT``, ...) over its config file (``config_file``, else ``~/.dify`` if it
-        exists). Keyword arguments override both, e.g. ``from_env(timeout=5.0)``.
-        ``environ`` defaults to ``os.environ``. Raises :class:`ConfigError` naming the
-        setting that is wrong or missing (never its value when it is the key)."""
-        settings = _load_settings(_NoFlags(config=config_file),
-                                  os.environ if environ is None else environ,
-                                  lambda text: _logger().warning(text))
+        ``..._CACERT``, ...) over its config file (``config_file``; None: ``~/.dify`` if
+        it exists; False: none). Keyword arguments (any of PluginConfig's) override both,
+        e.g. ``from_env(timeout=5.0)``. ``environ`` defaults to ``os.environ``. Raises
+        :class:`ConfigError` naming the setting that is wrong or missing, and where it
+        came from (never the key's value); a bad keyword argument raises as PluginConfig
+        does."""
+        _check_setting_names(overrides)
+        replaced = {setting.env for setting in _SETTINGS if setting.name in overrides
+                    or setting.name in _CLI_ONLY_SETTINGS
+                    or (setting.name in ("key_file", "cacert", "insecure")
+                        and _SETTING_OVERRIDDEN_BY[setting.name] in overrides)}
+        environment = os.environ if environ is None else environ
+        settings = _load_settings(
+            _NoFlags(config=config_file if isinstance(config_file, str) and config_file
+                     else None, no_config=config_file is False),
+            {name: value for name, value in environment.items() if name not in replaced},
+            lambda text: _logger().warning(text))
+        if "key" not in overrides and settings.values["key_file"] == "-" and \
+                settings.ranks["key_file"] >= settings.ranks["key"]:
+            raise ConfigError("the key file - (standard input) is for the command line; "
+                              "give PluginConfig.from_env the key (key=...) or a key file "
+                              "path (from %s)" % settings.sources["key_file"])
         key = None if "key" in overrides else settings.key(sys.stdin)
         return _config_from_settings(settings, key, True,
                                      lambda text: _logger().warning(text), overrides)
@@ -9613,7 +9634,8 @@ def _load_settings(args: Any, environ: Mapping[str, str], warn: Callable[[str], 
     settings = _Settings()
     explicit = getattr(args, "config", None)
     path = explicit or os.path.expanduser(DEFAULT_CONFIG_FILE)
-    file_values = _read_config_file(path, bool(explicit), warn)
+    file_values = {} if getattr(args, "no_config", False) else _read_config_file(
+        path, bool(explicit), warn)
     if getattr(args, "key", None) is not None and getattr(args, "key_file", None) is not None:
         raise ConfigError("give --key or --key-file, not both")
     for setting in _SETTINGS:
@@ -9633,18 +9655,36 @@ def _load_settings(args: Any, environ: Mapping[str, str], warn: Callable[[str], 
 
 class _NoFlags:
     """The parsed arguments of no command line: every setting left to the environment and
-    the config file (``config``: the file to read, None for the default one)."""
+    the config file (``config``: the file to read, None for the default one; with
+    ``no_config``, none)."""
 
-    def __init__(self, config: Optional[str]) -> None:
+    def __init__(self, config: Optional[str], no_config: bool = False) -> None:
         self.config = config
+        self.no_config = no_config
+
+
+#: Settings of the CLI alone (PluginConfig has none of them).
+_CLI_ONLY_SETTINGS = ("tenant", "poll_interval")
+#: The PluginConfig argument that stands for a setting of another name.
+_SETTING_OVERRIDDEN_BY = {"key_file": "key", "cacert": "verify", "insecure": "verify"}
+
+
+def _check_setting_names(overrides: Mapping[str, Any]) -> None:
+    unknown = sorted(set(overrides) - set(PluginConfig._names))
+    if unknown:
+        raise InvalidArgumentError("PluginConfig has no setting %s" % ", ".join(unknown),
+                                   argument="overrides")
 
 
 def _config_from_settings(settings: _Settings, key: Optional[str], need_key: bool,
                           warn: Callable[[str], None],
                           overrides: Optional[Dict[str, Any]] = None) -> PluginConfig:
     """The PluginConfig of resolved settings (the CLI's and ``PluginConfig.from_env``'s);
-    a bad value is a ConfigError that names where it came from."""
+    a bad value is a ConfigError that names where it came from (one given in
+    ``overrides`` raises as PluginConfig raises it)."""
     overrides = dict(overrides or ())
+    _check_setting_names(overrides)
+    given = set(overrides)
     key = overrides.pop("key", key)
     if not key:
         if need_key:
@@ -9664,17 +9704,13 @@ def _config_from_settings(settings: _Settings, key: Optional[str], need_key: boo
         trust_env=settings.values["trust_env"],
         max_package_size=settings.values["max_package_size"],
         max_bundle_size=settings.values["max_bundle_size"])
-    unknown = sorted(set(overrides) - set(PluginConfig._names))
-    if unknown:
-        raise InvalidArgumentError("PluginConfig has no setting %s" % ", ".join(unknown),
-                                   argument="overrides")
     values.update(overrides)
     try:
         return PluginConfig(**values)
     except InvalidArgumentError as exc:
-        name = "cacert" if exc.argument == "verify" else exc.argument or ""
-        if name in overrides:
+        if exc.argument in given:
             raise
+        name = "cacert" if exc.argument == "verify" else exc.argument or ""
         source = settings.sources.get(name, "")
         raise ConfigError("%s%s" % (exc.message, " (from %s)" % source if source
                                      else "")) from None
@@ -10163,12 +10199,13 @@ def _dependency_text(value: Any) -> str:
     if isinstance(value, PackageDependency):
         return value.unique_identifier
     if isinstance(value, MarketplaceDependency):
+        named = value.organization or value.plugin
         text = "%s/%s %s" % (value.organization, value.plugin, value.version)
     elif isinstance(value, GithubDependency):
-        text = "%s %s %s" % (value.repo, value.release, value.packages)
+        named, text = value.repo, "%s %s %s" % (value.repo, value.release, value.packages)
     else:
         return json.dumps(value, default=str)
-    return text.strip() if text.strip(" /") else "(no plugin named: check the bundle's manifest)"
+    return text.strip() if named else "(no plugin named: check the bundle's manifest)"
 
 
 _INSTALL_JSON = ("{action, status: success|failed|running, task_id, all_installed, waited, "
@@ -10917,8 +10954,9 @@ def _cmd_completion(ctx: _Context) -> int:
 
 def _alias_target() -> str:
     """What an alias named dify-plugin-client would run: this interpreter and file."""
-    module = os.path.abspath(__file__)
-    return "%s %s" % (sys.executable or "python3", module)
+    words = (sys.executable or "python3", os.path.abspath(__file__))
+    return " ".join(word if _PLAIN_WORD_RE.match(word) else _shell_quote(word)
+                    for word in words)
 
 
 _PATH_OPTIONS = ("--file", "--key-file", "--cacert", "--config", "--output-dir", "-o",
@@ -11061,8 +11099,13 @@ class _ReplacedFile:
     def __init__(self, path: str, flag: str, private: bool = False) -> None:
         self.path, self.flag = path, flag
         self.target = os.path.realpath(path)
-        if os.path.isdir(self.target):
+        if path.endswith(("/", os.sep)) or os.path.isdir(self.target):
             raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
+        if os.path.islink(self.target):
+            raise InvalidArgumentError("%s %s: its symbolic links go round in a loop"
+                                       % (flag, path), argument=flag)
+        if os.path.exists(self.target) and not os.access(self.target, os.W_OK):
+            raise InvalidArgumentError("%s %s is not writable" % (flag, path), argument=flag)
         self.mode: Optional[int] = None  # a new file: the umask decides, as for any new file
         if not private:  # (a private file stays readable by its owner only)
             try:
@@ -11070,15 +11113,17 @@ class _ReplacedFile:
             except OSError:
                 pass
         folder, name = os.path.split(self.target)
-        self.partial = os.path.join(folder, ".%s.%s.part" % (name[:64], os.urandom(4).hex()))
+        short = name.encode("utf-8", "surrogateescape")[:64].decode("utf-8", "ignore")
+        self.partial = os.path.join(folder, ".%s.%s.part" % (short, os.urandom(4).hex()))
+        # never more readable while written than the file it replaces (or than 0600)
+        start_mode = 0o600 if private else (0o666 if self.mode is None else self.mode & 0o666)
         try:
             descriptor = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                                 | getattr(os, "O_BINARY", 0), 0o600 if private else 0o666)
+                                 | getattr(os, "O_BINARY", 0), start_mode)
             self.handle: IO[bytes] = os.fdopen(descriptor, "wb")
         except OSError as exc:
             raise InvalidArgumentError("%s %s: cannot write %s: %s" % (
-                flag, path, os.path.dirname(os.path.abspath(path)), _os_error_text(exc)),
-                argument=flag) from None
+                flag, path, folder or os.getcwd(), _os_error_text(exc)), argument=flag) from None
         self.committed = False
 
     def __enter__(self) -> "_ReplacedFile":
@@ -11103,7 +11148,11 @@ class _ReplacedFile:
         self.committed = True
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:  # (a disk full on the last flush: the new file goes anyway)
+            if self.committed:
+                raise
         if not self.committed:
             try:
                 os.unlink(self.partial)
@@ -11192,6 +11241,8 @@ def _text_argument(ctx: _Context, value: Optional[str], what: str) -> str:
             raise InvalidArgumentError("%s and --credentials cannot both come from standard "
                                        "input" % what, argument=what)
         source = "the %s on standard input" % what
+        if value is None and _isatty(ctx.stdin):  # else it would seem to hang
+            ctx.out.info("reading the %s from standard input (end it with Ctrl-D)" % what)
         value = _read_stdin(ctx.stdin, source, what)
         value = value[:-1] if value.endswith("\n") else value
         value = value[:-1] if value.endswith("\r") else value
@@ -12311,6 +12362,9 @@ def _subscription_command(ctx: _Context, call: Callable[[], TriggerSubscription]
     its new version begun, before the call, so an answer is never lost to a path that
     cannot be written; ``replacing`` (refresh) may replace a file that is there."""
     path = ctx.args.save
+    if path == "-":
+        raise InvalidArgumentError("--save takes a file (the subscription, secrets masked, "
+                                   "is printed on stdout anyway)", argument="--save")
     if path and not replacing and os.path.lexists(path):
         raise InvalidArgumentError(
             "--save %s already exists: it may hold another subscription, whose properties "
@@ -12319,11 +12373,32 @@ def _subscription_command(ctx: _Context, call: Callable[[], TriggerSubscription]
         return _show_subscription(ctx, call())
     with _ReplacedFile(path, "--save", private=True) as saved:
         subscription = call()
-        saved.write((json.dumps(subscription.to_dict(), indent=2, ensure_ascii=False)
-                     + "\n").encode("utf-8"))
-        saved.commit()
+        text = json.dumps(subscription.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        try:
+            saved.write(text.encode("utf-8"))
+            saved.commit()
+        except InvalidArgumentError as exc:  # (a disk that filled up meanwhile, say)
+            raise _unsaved_subscription(exc.message, text, subscription) from None
     ctx.out.info("subscription saved to %s" % path)
     return _show_subscription(ctx, subscription)
+
+
+def _unsaved_subscription(problem: str, text: str,
+                          subscription: TriggerSubscription) -> DifyPluginError:
+    """The error for a subscription made but not saved where asked: it is kept in a
+    private file of the temporary folder if it can be, since unsubscribe needs it."""
+    import tempfile
+
+    try:
+        descriptor, kept = tempfile.mkstemp(prefix="dify-subscription-", suffix=".json")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:  # (mkstemp: 0600)
+            handle.write(text)
+    except OSError:
+        return DifyPluginError("the subscription was made, but %s, and it could not be kept "
+                               "anywhere else: remove it at the provider (endpoint %s)"
+                               % (problem, subscription.endpoint))
+    return DifyPluginError("the subscription was made, but %s; it is kept in %s instead "
+                           "(unsubscribe needs it)" % (problem, kept))
 
 
 def _show_subscription(ctx: _Context, subscription: TriggerSubscription) -> int:
@@ -12841,6 +12916,6 @@ if __name__ == "__main__":
     # Run as a script or with -m: make `import dify_plugin_client` elsewhere find this
     # same module instead of loading a second copy with distinct classes.
     sys.modules.setdefault("dify_plugin_client", sys.modules[__name__])
-    _INVOCATION[0] = "python -m dify_plugin_client" if __spec__ is not None else (
+    _INVOCATION[0] = "python -m " + __spec__.name if __spec__ is not None else (
         _script_invocation(sys.argv[0]))
     sys.exit(main())

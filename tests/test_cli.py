@@ -404,6 +404,24 @@ def test_script_entry_points(daemon, tenant):
     assert "  python %s list --json --full\n" % module in examples
     completion = _subprocess([sys.executable, module, "completion", "bash"], daemon, tenant)
     assert "alias dify-plugin-client='%s %s'" % (sys.executable, module) in completion.stdout
+
+
+def test_a_copied_file_in_a_folder_with_a_space_and_a_renamed_copy(daemon, tenant, tmp_path):
+    import shlex
+    import shutil
+
+    folder = tmp_path / "my tools"
+    folder.mkdir()
+    copy = str(folder / "dify_plugin_client.py")
+    shutil.copy(os.path.join(REPO, "dify_plugin_client.py"), copy)
+    completion = _subprocess([sys.executable, copy, "completion", "bash"], daemon, tenant)
+    [line] = [line for line in completion.stdout.splitlines() if "alias dify-plugin-client=" in line]
+    value = shlex.split(line.split("alias ", 1)[1])[0].split("=", 1)[1]
+    assert shlex.split(value) == [sys.executable, copy]  # the alias runs this very file
+    shutil.copy(copy, str(tmp_path / "dpc_copy.py"))
+    renamed = subprocess.run([sys.executable, "-m", "dpc_copy", "lst"], capture_output=True,
+                             text=True, cwd=str(tmp_path), timeout=60)
+    assert renamed.returncode == 2 and "`python -m dpc_copy --help`" in renamed.stderr
     failing = _subprocess([sys.executable, "-m", "dify_plugin_client", "list", "--key", "x"],
                           daemon, tenant)
     assert failing.returncode == 4 and failing.stderr.count("\n") == 1

@@ -132,6 +132,8 @@ def test_a_bundle_dependency_that_names_nothing_says_so():
         assert dpc._dependency_text(value) == "(no plugin named: check the bundle's manifest)"
     assert dpc._dependency_text(dpc.MarketplaceDependency(organization="a", plugin="b",
                                                           version="1")) == "a/b 1"
+    assert dpc._dependency_text(dpc.MarketplaceDependency(version="0.0.1")) == \
+        "(no plugin named: check the bundle's manifest)"
 
 
 # --- output for scripts and people -----------------------------------------------------

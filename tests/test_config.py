@@ -136,3 +136,34 @@ def test_from_env_errors_name_the_setting_and_never_the_key(tmp_path, monkeypatc
     with pytest.raises(dpc.InvalidArgumentError) as bad_override:
         dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY": KEY}, retries=-1)
     assert bad_override.value.argument == "retries"
+
+
+def test_from_env_blames_the_caller_for_the_callers_own_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    environ = {"DIFY_PLUGIN_DAEMON_KEY": KEY, "DIFY_PLUGIN_DAEMON_TIMEOUT": "soon",
+               "DIFY_PLUGIN_DAEMON_POLL_INTERVAL": "often", "DIFY_PLUGIN_TENANT_ID": "x"}
+    # a bad environment value the caller overrides, and CLI-only settings, are not read
+    assert dpc.PluginConfig.from_env(environ, timeout=4.0).timeout.read == 4.0
+    with pytest.raises(dpc.InvalidArgumentError) as bad_key:
+        dpc.PluginConfig.from_env(environ, timeout=4.0, key="bad\nkey")
+    assert bad_key.value.argument == "key" and not isinstance(bad_key.value, dpc.ConfigError)
+    with pytest.raises(dpc.InvalidArgumentError) as bad_verify:
+        dpc.PluginConfig.from_env(environ, timeout=4.0, verify=str(tmp_path / "no-ca.pem"))
+    assert bad_verify.value.argument == "verify"
+    with pytest.raises(dpc.InvalidArgumentError) as unknown:
+        dpc.PluginConfig.from_env({}, bogus=1)  # named before the missing key
+    assert "bogus" in str(unknown.value)
+
+
+def test_from_env_reads_no_stdin_and_can_skip_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".dify").write_text('{"url": "http://127.0.0.1:5997", "key": "%s"}' % KEY)
+    os.chmod(str(tmp_path / ".dify"), 0o600)
+    assert dpc.PluginConfig.from_env({}).url.endswith(":5997")  # ~/.dify, by default
+    with pytest.raises(dpc.ConfigError) as none:
+        dpc.PluginConfig.from_env({}, config_file=False)
+    assert "no daemon key" in str(none.value)
+    with pytest.raises(dpc.ConfigError) as stdin:
+        dpc.PluginConfig.from_env({"DIFY_PLUGIN_DAEMON_KEY_FILE": "-"})
+    assert "standard input" in str(stdin.value) and "DIFY_PLUGIN_DAEMON_KEY_FILE" in str(
+        stdin.value)

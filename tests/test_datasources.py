@@ -80,6 +80,7 @@ def test_validate_datasource_credentials(client, daemon, tenant, sources):
     with pytest.raises(dpc.PluginInvokeError) as info:
         client.validate_datasource_credentials(tenant, "u", DOCS, {"api_key": "wrong-secret"})
     assert info.value.invoke_error_type == "DatasourceCredentialValidationError"
+    assert isinstance(info.value, dpc.DatasourceCredentialValidationError)  # as README says
     assert "wrong-secret" not in str(info.value)
     _handler(daemon, DOCS, "validate_credentials", lambda call: iter(()))
     with pytest.raises(dpc.InvalidResponseError):
@@ -377,8 +378,9 @@ def check_plugin_error(r):
     r.serve()
     with pytest.raises(dpc.PluginInvokeError) as info:
         _call(r, r.client())
-    r.check_request()
-    r.check_error(info.value, dpc.PluginInvokeError)
+    r.check_request()  # the plugin's own error type, where the module has a class for it
+    r.check_error(info.value, dpc._INVOKE_ERROR_TYPES.get(r.error_layers()[-1][0],
+                                                          dpc.PluginInvokeError))
 
 
 @cases("datasource/online_document.json", 3)

@@ -20,6 +20,7 @@ import decimal
 import io
 import json
 import os
+import stat
 import sys
 import time
 import uuid
@@ -2022,6 +2023,21 @@ def test_cli_usage_errors_with_json_are_json(cli):
     assert "usage:" in cli("llm", "hi").err  # without --json: argparse's own text
 
 
+def test_cli_text_from_a_terminal_says_it_is_waiting(daemon, tenant, installed, tmp_path):
+    """No text given and stdin a terminal: say what it waits for, or it seems to hang."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = io.StringIO()
+    code = dpc.main(["embed", "--model", "echo-embed", *MODEL_FLAGS, *CREDS],
+                    environ={dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant,
+                             "HOME": str(tmp_path)},
+                    stdin=Terminal("typed\n"), stdout=io.StringIO(), stderr=err)
+    assert code == 0 and "reading the text from standard input (end it with Ctrl-D)" in \
+        err.getvalue()
+
+
 def test_cli_interrupt_with_json_is_json(daemon, tenant, installed, tmp_path):
     class Interrupting(io.StringIO):
         def read(self, *args):
@@ -2181,3 +2197,52 @@ def test_cli_tts_output_through_a_link_keeps_the_link_and_the_mode(cli, daemon, 
     assert real.read_bytes() == b"ID3\x04\x00\x00nova:hi"
     assert os.stat(str(real)).st_mode & 0o777 == 0o640
     assert sorted(os.listdir(str(tmp_path))) == ["home", "latest.mp3", "voice.mp3"]
+
+
+def test_output_files_refuse_what_open_would_refuse(tmp_path, monkeypatch):
+    """A loop of links, a path ending in a slash, a file that is not writable: each is
+    named before anything is fetched; and the error names the folder that failed."""
+    loop = tmp_path / "loop"
+    os.symlink("loop", str(loop))
+    for path, needle in ((str(loop), "loop"), (str(tmp_path / "new") + "/", "is a directory")):
+        with pytest.raises(dpc.InvalidArgumentError) as caught:
+            dpc._ReplacedFile(path, "-o")
+        assert needle in str(caught.value)
+    locked = tmp_path / "locked.mp3"
+    locked.write_bytes(b"x")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if path == str(locked)
+                        else real_access(path, mode))  # (root may write anything)
+    with pytest.raises(dpc.InvalidArgumentError) as caught:
+        dpc._ReplacedFile(str(locked), "-o")
+    assert "is not writable" in str(caught.value)
+    elsewhere = tmp_path / "elsewhere"
+    link = tmp_path / "link.mp3"
+    os.symlink(str(elsewhere / "a.mp3"), str(link))  # into a folder that is not there
+    with pytest.raises(dpc.InvalidArgumentError) as caught:
+        dpc._ReplacedFile(str(link), "-o")
+    assert "cannot write %s:" % elsewhere in str(caught.value)
+
+
+def test_output_files_long_names_modes_and_a_failing_close(tmp_path):
+    name = "\U0001F600" * 60 + ".mp3"  # 244 bytes: the partial file's name must still fit
+    with dpc._ReplacedFile(str(tmp_path / name), "-o") as out:
+        out.write(b"audio")
+        out.commit()
+    assert (tmp_path / name).read_bytes() == b"audio"
+    kept = tmp_path / "kept.mp3"
+    kept.write_bytes(b"old")
+    os.chmod(str(kept), 0o600)
+    with dpc._ReplacedFile(str(kept), "-o") as out:
+        assert stat.S_IMODE(os.stat(out.partial).st_mode) == 0o600  # never more open
+        partial = out.partial
+
+        class Failing(io.BytesIO):
+            def close(self):
+                raise OSError(28, "No space left on device")
+        out.handle.close()
+        out.handle = Failing()
+        with pytest.raises(KeyboardInterrupt):  # the error in flight is the one raised
+            with out:
+                raise KeyboardInterrupt
+    assert not os.path.exists(partial) and kept.read_bytes() == b"old"

@@ -690,3 +690,30 @@ def test_a_subscription_with_null_parameters_reads_as_none_given():
     read = dpc.TriggerSubscription.from_dict(_WRITTEN)
     assert (read.endpoint, read.expires_at, read.parameters) == ("https://h/t", 1, {})
     assert dpc.TriggerSubscription().expires_at == -1  # built by hand: never expires
+
+
+def test_cli_a_subscription_made_but_not_saved_is_kept_elsewhere(cli, daemon, tenant, trigger,
+                                                                 tmp_path, monkeypatch):
+    """The plugin made the subscription; the disk filled up before --save could write it.
+    Unsubscribe needs its properties, so they are kept in a private temporary file."""
+    import tempfile
+
+    kept_in = tmp_path / "tmp"
+    kept_in.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(kept_in))
+
+    def disk_full(self):
+        raise dpc.InvalidArgumentError("--save %s: cannot write: No space left on device"
+                                       % self.path, argument="--save")
+    monkeypatch.setattr(dpc._ReplacedFile, "commit", disk_full)
+    _handle(daemon, "subscribe", lambda call: iter([{"subscription": SUBSCRIPTION}]))
+    run = cli("triggers", "subscribe", "--provider", PROVIDER, "--endpoint", "https://h/x",
+              "--save", str(tmp_path / "sub.json"))
+    [kept] = os.listdir(str(kept_in))
+    assert run.code == 1 and "the subscription was made" in run.err and kept in run.err
+    assert json.loads((kept_in / kept).read_text())["properties"] == SUBSCRIPTION["properties"]
+    assert stat.S_IMODE(os.stat(str(kept_in / kept)).st_mode) == 0o600
+    assert sorted(os.listdir(str(tmp_path))) == ["tmp"]  # no .part left, no sub.json
+    dash = cli("triggers", "subscribe", "--provider", PROVIDER, "--endpoint", "https://h/x",
+               "--save", "-")
+    assert dash.code == 2 and "--save takes a file" in dash.err
