@@ -5580,9 +5580,16 @@ class _Transport:
         os.fork(): the parent's connections are the parent's (a request on one from both
         processes would get the other's answer), and its locks may be held by threads
         the child does not have."""
+        import queue
         import threading
 
-        self._slots = threading.BoundedSemaphore(self.config.max_connections)
+        # free slots as tokens in a queue: taking and giving back one is one C call, so
+        # an exception a signal handler raises (Ctrl-C, a task runner's timeout) cannot
+        # leave a half-taken slot or a lock held, as it could in threading's semaphore
+        self._slots: Any = queue.SimpleQueue()
+        self._no_slot = queue.Empty
+        for _ in range(self.config.max_connections):
+            self._slots.put(None)
         self._idle: List[Any] = []
         self._lock = threading.Lock()
         self._generation = object()  # marks the connections this pool handed out
@@ -5599,10 +5606,13 @@ class _Transport:
 
     def _acquire(self, route: str) -> Any:
         wait = self.config.timeout.pool
-        if not self._slots.acquire(True, wait):
+        try:
+            self._slots.get(True, wait)
+        except self._no_slot:
             raise PoolTimeout("no free connection within %.1f s (max_connections=%d, all "
                               "in use)" % (wait or 0.0, self.config.max_connections),
-                              route=route, hint="raise max_connections or the pool timeout")
+                              route=route, hint="raise max_connections or the pool timeout"
+                              ) from None
         try:
             while True:
                 with self._lock:
@@ -5615,7 +5625,7 @@ class _Transport:
                 connection.dpc_generation = self._generation
                 return connection
         except BaseException:
-            self._slots.release()
+            self._slots.put(None)
             raise
 
     def _release(self, connection: Any, reusable: bool) -> None:
@@ -5631,7 +5641,7 @@ class _Transport:
             if not reusable:
                 connection.close()
         finally:
-            self._slots.release()
+            self._slots.put(None)
 
     def _new_connection(self) -> Any:
         import http.client
