@@ -190,7 +190,7 @@ EXPECTED_ERRORS = {
     "model/validate_model_credentials": [None, "CredentialsValidateFailedError"],
     "oauth/get_credentials": [None, "ToolProviderOAuthError"],
     "dynamic_select/fetch_parameter_options": [None, "PluginInvokeError"],
-    "datasource/validate_credentials": [None, "PluginInvokeError"],
+    "datasource/validate_credentials": [None, "DatasourceCredentialValidationError"],
     "datasource/get_online_document_page_content": [None, "PluginInvokeError"],
     "trigger/invoke_event": [None, "PluginInvokeError"],
     "trigger/validate_credentials": [None, "TriggerProviderCredentialValidationError"],
