@@ -9421,6 +9421,7 @@ EXIT_USAGE = 2         # bad usage or input
 EXIT_UNREACHABLE = 3   # cannot reach the daemon, or timed out
 EXIT_AUTH = 4          # authentication failed
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15)
 
 _SIZE_TEXT = _Regex(r"\s*([0-9]+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*\Z")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2,
@@ -12629,7 +12630,8 @@ _EPILOG = """\
 settings: flags > environment > config file (~/.dify, JSON; keys as the flags, e.g.
 "max_package_size") > defaults; `config` shows each one's source.
 exit codes: 0 ok, 1 the daemon refused or the operation failed, 2 usage or input error,
-3 cannot reach the daemon or timed out, 4 authentication failed, 130 interrupted."""
+3 cannot reach the daemon or timed out, 4 the daemon refused the key, 130 interrupted,
+143 terminated."""
 
 
 #: The global options that take a value (the token after them is not a command).
@@ -12737,11 +12739,39 @@ def _mistyped_command(argv: Sequence[str]) -> Optional[str]:
         _program_name())
 
 
-def _cli_hint(error: DifyPluginError) -> None:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, while a CLI command runs: unwinds it as Ctrl-C does."""
+
+
+def _sigterm_unwinds() -> Callable[[], None]:
+    """Make SIGTERM stop the command as Ctrl-C does, so what it was writing is removed
+    (a half-written file, a partial package); returns what puts the old handler back.
+    Only where signals can be handled (the main thread, a platform with SIGTERM)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Terminated()
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except (ValueError, AttributeError, OSError):  # not the main thread, or no SIGTERM
+        return lambda: None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
+
+
+def _cli_hint(error: DifyPluginError, args: Any = None) -> None:
     """Say in a hint what a CLI user does (flags, commands), where the API's names Python
     settings and methods. (A wait that timed out gets its resume command where it waited.)"""
     hint = error.hint or ""
-    if isinstance(error, PackageTooLargeError):
+    provider = getattr(args, "provider", None)
+    if isinstance(error, PluginNotFoundError) and not hint and isinstance(provider, str) \
+            and "/" not in provider:
+        error.hint = ("a provider without '/' stands for langgenius/%s/%s, as in Dify; give "
+                      "author/plugin/provider as the list commands show it" % (provider,
+                                                                              provider))
+    elif isinstance(error, PackageTooLargeError):
         error.hint = ("raise the daemon's MAX_PLUGIN_PACKAGE_SIZE (MAX_BUNDLE_PACKAGE_SIZE for "
                       "bundles), then pass --max-package-size SIZE (--max-bundle-size SIZE)")
     elif "verify=" in hint:
@@ -12837,24 +12867,27 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     if debug:
         handler = _enable_debug_logging(stderr)
     ctx = None
+    restore_sigterm = _sigterm_unwinds()
     try:
         settings = _load_settings(args, environ, lambda text: out.info("warning: " + text))
         ctx = _Context(args, settings, out, stdin)
         handler_of = getattr(args, "action_handler", None) or args.handler
         return int(handler_of(ctx))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, _Terminated)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        word = "terminated" if terminated else "interrupted"
         if out.json_mode:
-            out.info(_error_json(DifyPluginError("interrupted"), EXIT_INTERRUPTED,
-                                 "KeyboardInterrupt"))
+            out.info(_error_json(DifyPluginError(word), code, "KeyboardInterrupt"))
         else:
-            out.info("interrupted")
-        return EXIT_INTERRUPTED
+            out.info(word)
+        return code
     except DifyPluginError as error:
         if debug:
             import traceback
 
             traceback.print_exc(file=stderr)
-        _cli_hint(error)
+        _cli_hint(error, args)
         code = _exit_code(error)
         if out.json_mode:
             out.info(_error_json(error, code))
@@ -12864,6 +12897,7 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
     except BrokenPipeError:
         return EXIT_FAILED  # e.g. piped into `head`
     finally:
+        restore_sigterm()
         if ctx is not None:
             ctx.close()
         if handler is not None:

@@ -524,3 +524,13 @@ def test_a_drive_bucket_without_is_truncated_is_a_broken_answer(client, daemon, 
     with pytest.raises(dpc.ResponseValidationError) as caught:
         client.online_drive_browse_files(tenant, "u", DRIVE, "drive", GOOD)
     assert caught.value.path == "data.result[0].is_truncated"
+
+
+def test_cli_a_bare_provider_not_found_says_what_it_stood_for(cli, daemon, tenant, sources):
+    """--provider echodocs means langgenius/echodocs/echodocs (Dify's rule): the daemon's
+    "plugin not found" alone does not say so."""
+    run = cli("datasources", "validate", "--provider", "echodocs", "--credentials", "{}")
+    assert run.code == 1 and "plugin not found" in run.err
+    assert "stands for langgenius/echodocs/echodocs" in run.err
+    assert "stands for" not in cli("datasources", "validate", "--provider",
+                                   "nobody/nothing/nothing", "--credentials", "{}").err

@@ -81,5 +81,5 @@ def test_the_module_file_has_no_third_party_imports():
     allowed = {"__future__", "_thread", "argparse", "binascii", "contextlib", "dataclasses",
                "datetime", "decimal", "enum", "http", "io", "json", "logging", "mimetypes", "os", "re", "select",
                "socket", "ssl", "stat", "sys", "threading", "time", "traceback", "typing",
-               "urllib", "weakref", "difflib", "fnmatch", "zipfile", "tempfile", "queue"}
+               "urllib", "weakref", "difflib", "fnmatch", "zipfile", "tempfile", "queue", "signal"}
     assert names <= allowed, names - allowed

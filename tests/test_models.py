@@ -20,6 +20,7 @@ import decimal
 import io
 import json
 import os
+import signal as signal_module
 import stat
 import sys
 import time
@@ -2246,3 +2247,28 @@ def test_output_files_long_names_modes_and_a_failing_close(tmp_path):
             with out:
                 raise KeyboardInterrupt
     assert not os.path.exists(partial) and kept.read_bytes() == b"old"
+
+
+@pytest.mark.skipif(not hasattr(signal_module, "SIGTERM") or os.name != "posix",
+                    reason="a process signals itself with SIGTERM on POSIX only")
+def test_cli_sigterm_removes_what_it_was_writing(daemon, tenant, installed, tmp_path):
+    """SIGTERM (a service manager stopping a job) unwinds the command as Ctrl-C does:
+    exit 143, the target untouched, no partial file; the old handler is back after."""
+    def audio(call):
+        yield {"result": "4944"}
+        os.kill(os.getpid(), signal_module.SIGTERM)  # the CLI runs in this process's main thread
+        time.sleep(0.5)
+        yield {"result": "3304"}
+    daemon.set_dispatch_handler(PLUGIN, "tts/invoke", audio)
+    target = tmp_path / "out.mp3"
+    target.write_bytes(b"old")
+    before = signal_module.getsignal(signal_module.SIGTERM)
+    err = io.StringIO()
+    code = dpc.main(["tts", "hi", "--model", "echo-tts", *MODEL_FLAGS, *CREDS, "--voice", "v",
+                     "-o", str(target)],
+                    environ={dpc.ENV_URL: daemon.url, dpc.ENV_KEY: KEY, dpc.ENV_TENANT: tenant,
+                             "HOME": str(tmp_path)},
+                    stdin=io.StringIO(), stdout=io.StringIO(), stderr=err)
+    assert (code, err.getvalue()) == (143, "terminated\n")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(str(tmp_path))) == ["out.mp3"]
+    assert signal_module.getsignal(signal_module.SIGTERM) is before
