@@ -885,15 +885,10 @@ _STATUS_HINTS = {
 }
 
 
+_NO_V2_RUNTIME = ("no daemon node runs this package: /v2 runs only a package that has a "
+                  "runtime, so install it first (in any tenant)")
 #: Hints for /v2 routes (they run a package by identifier), checked before the others.
-_V2_MESSAGE_HINTS = (
-    ("no available node",
-     "no daemon node runs this package: /v2 runs only a package that has a runtime, so "
-     "install it first (in any tenant)"),
-    ("plugin runtime",
-     "no daemon node runs this package: /v2 runs only a package that has a runtime, so "
-     "install it first (in any tenant)"),
-)
+_V2_MESSAGE_HINTS = (("no available node", _NO_V2_RUNTIME), ("plugin runtime", _NO_V2_RUNTIME))
 
 #: Hints by error class, where the daemon's message alone says too little.
 _CLASS_HINTS: Dict[type, str] = {
@@ -1214,22 +1209,21 @@ class PluginConfig:
         _check_setting_names(overrides)
         replaced = {setting.env for setting in _SETTINGS if setting.name in overrides
                     or setting.name in _CLI_ONLY_SETTINGS
-                    or (setting.name in ("key_file", "cacert", "insecure")
-                        and _SETTING_OVERRIDDEN_BY[setting.name] in overrides)}
+                    or _SETTING_OVERRIDDEN_BY.get(setting.name) in overrides}
         environment = os.environ if environ is None else environ
+        warn = _logger().warning
         settings = _load_settings(
             _NoFlags(config=config_file if isinstance(config_file, str) and config_file
                      else None, no_config=config_file is False),
             {name: value for name, value in environment.items() if name not in replaced},
-            lambda text: _logger().warning(text))
+            warn)
         if "key" not in overrides and settings.values["key_file"] == "-" and \
                 settings.ranks["key_file"] >= settings.ranks["key"]:
             raise ConfigError("the key file - (standard input) is for the command line; "
                               "give PluginConfig.from_env the key (key=...) or a key file "
                               "path (from %s)" % settings.sources["key_file"])
         key = None if "key" in overrides else settings.key(sys.stdin)
-        return _config_from_settings(settings, key, True,
-                                     lambda text: _logger().warning(text), overrides)
+        return _config_from_settings(settings, key, True, warn, overrides)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PluginConfig) and self._values() == other._values()
@@ -1335,6 +1329,8 @@ class _RequiredOr(_Marker):
 def _required_or(default: Any) -> Any:
     """A field ``from_dict`` requires, that starts at ``default`` when built by hand."""
     return _RequiredOr(default)
+
+
 _FACTORY = _Marker("<factory>")
 
 
@@ -1817,10 +1813,10 @@ def _field_spec(cls: type, name: str, annotation: Any) -> _FieldSpec:
     tree = _parse_annotation(str(annotation))
     conv, null_ok, kind = _converter_for(tree, where)
     declared = cls.__dict__.get(name, _UNSET)
-    required = declared is _REQUIRED or isinstance(declared, _RequiredOr)
     if isinstance(declared, _RequiredOr):
-        default = declared.default
+        required, default = True, declared.default
     else:
+        required = declared is _REQUIRED
         default = _zero_value(tree) if declared is _UNSET or required else declared
     factory: Optional[Callable[[], Any]] = None
     if isinstance(default, (list, dict)):
@@ -5532,8 +5528,6 @@ def _is_dropped(connection: Any) -> bool:
 
 #: The transports of this process, told after os.fork() in the child (see _Transport).
 _FORK_WATCHED: Any = None
-
-
 _FORK_WATCH_LOCK = _thread.allocate_lock()
 
 
@@ -9693,8 +9687,7 @@ def _config_from_settings(settings: _Settings, key: Optional[str], need_key: boo
     """The PluginConfig of resolved settings (the CLI's and ``PluginConfig.from_env``'s);
     a bad value is a ConfigError that names where it came from (one given in
     ``overrides`` raises as PluginConfig raises it)."""
-    overrides = dict(overrides or ())
-    _check_setting_names(overrides)
+    overrides = dict(overrides or ())  # (their names checked by from_env)
     given = set(overrides)
     key = overrides.pop("key", key)
     if not key:
@@ -10093,11 +10086,16 @@ def _program_name() -> str:
 def _script_invocation(path: str) -> str:
     """How help and examples name the CLI when this file is run as a script (a copy of
     the module in a project): ``python PATH`` as it was run."""
-    return "python " + (path if _PLAIN_WORD_RE.match(path) else _shell_quote(path))
+    return "python " + _shell_word(path)
 
 
 #: A word a shell takes as it is (no quoting needed).
 _PLAIN_WORD_RE = _Regex(r"[A-Za-z0-9_@%+=:,./-]+\Z")
+
+
+def _shell_word(word: str) -> str:
+    """``word`` as a shell reads it back: as it is, or quoted when it must be."""
+    return word if _PLAIN_WORD_RE.match(word) else _shell_quote(word)
 
 
 @_command("config", "show the effective settings and where each came from",
@@ -10965,9 +10963,8 @@ def _cmd_completion(ctx: _Context) -> int:
 
 def _alias_target() -> str:
     """What an alias named dify-plugin-client would run: this interpreter and file."""
-    words = (sys.executable or "python3", os.path.abspath(__file__))
-    return " ".join(word if _PLAIN_WORD_RE.match(word) else _shell_quote(word)
-                    for word in words)
+    return " ".join(_shell_word(word) for word in (sys.executable or "python3",
+                                                   os.path.abspath(__file__)))
 
 
 _PATH_OPTIONS = ("--file", "--key-file", "--cacert", "--config", "--output-dir", "-o",
@@ -11108,21 +11105,24 @@ class _ReplacedFile:
     replaced. A file that was there keeps its permission bits."""
 
     def __init__(self, path: str, flag: str, private: bool = False) -> None:
+        import stat
+
         self.path, self.flag = path, flag
         self.target = os.path.realpath(path)
-        if path.endswith(("/", os.sep)) or os.path.isdir(self.target):
+        try:
+            existing: Optional[int] = os.lstat(self.target).st_mode
+        except OSError:
+            existing = None  # a new file
+        if path.endswith(("/", os.sep)) or (existing is not None and stat.S_ISDIR(existing)):
             raise InvalidArgumentError("%s %s is a directory" % (flag, path), argument=flag)
-        if os.path.islink(self.target):
+        if existing is not None and stat.S_ISLNK(existing):  # what realpath could not follow
             raise InvalidArgumentError("%s %s: its symbolic links go round in a loop"
                                        % (flag, path), argument=flag)
-        if os.path.exists(self.target) and not os.access(self.target, os.W_OK):
+        if existing is not None and not os.access(self.target, os.W_OK):
             raise InvalidArgumentError("%s %s is not writable" % (flag, path), argument=flag)
-        self.mode: Optional[int] = None  # a new file: the umask decides, as for any new file
-        if not private:  # (a private file stays readable by its owner only)
-            try:
-                self.mode = os.stat(self.target).st_mode & 0o7777
-            except OSError:
-                pass
+        # a file that was there keeps its mode (the umask decides a new one's); a private
+        # file stays readable by its owner only
+        self.mode = None if private or existing is None else existing & 0o7777
         folder, name = os.path.split(self.target)
         short = name.encode("utf-8", "surrogateescape")[:64].decode("utf-8", "ignore")
         self.partial = os.path.join(folder, ".%s.%s.part" % (short, os.urandom(4).hex()))

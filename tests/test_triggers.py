@@ -685,7 +685,7 @@ def test_a_trigger_answer_missing_a_field_the_daemon_always_writes(client, daemo
 
 
 
-def test_a_subscription_with_null_parameters_reads_as_none_given():
+def test_a_subscription_with_null_parameters_reads_them_as_empty():
     """The SDK's Subscription.parameters is Optional: null is a real answer."""
     read = dpc.TriggerSubscription.from_dict(_WRITTEN)
     assert (read.endpoint, read.expires_at, read.parameters) == ("https://h/t", 1, {})
